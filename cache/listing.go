@@ -1,0 +1,94 @@
+package cache
+
+import (
+	"sort"
+	"sync"
+	"time"
+)
+
+// Entry is one name in a directory listing.
+type Entry struct {
+	Name string
+	Dir  bool
+	Observed
+}
+
+// Listing is one directory's contents as last listed, kept up to date by
+// the mount's own changes. It is safe for concurrent use.
+type Listing struct {
+	mu      sync.Mutex
+	entries map[string]Entry
+	// HasMarker says the directory's own "dir/" marker object exists.
+	hasMarker bool
+	fetched   time.Time
+}
+
+// NewListing returns a listing fetched now.
+func NewListing(entries []Entry, hasMarker bool, fetched time.Time) *Listing {
+	l := &Listing{entries: make(map[string]Entry, len(entries)), hasMarker: hasMarker, fetched: fetched}
+	for _, e := range entries {
+		if old, ok := l.entries[e.Name]; ok && old.Dir {
+			continue // a directory wins over a file of the same name
+		}
+		l.entries[e.Name] = e
+	}
+	return l
+}
+
+// Get returns the entry for name.
+func (l *Listing) Get(name string) (Entry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.entries[name]
+	return e, ok
+}
+
+// Set adds or replaces an entry.
+func (l *Listing) Set(e Entry) {
+	l.mu.Lock()
+	l.entries[e.Name] = e
+	l.mu.Unlock()
+}
+
+// Remove drops name and reports how many entries are left.
+func (l *Listing) Remove(name string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.entries, name)
+	return len(l.entries)
+}
+
+// Entries returns the entries sorted by name.
+func (l *Listing) Entries() []Entry {
+	l.mu.Lock()
+	out := make([]Entry, 0, len(l.entries))
+	for _, e := range l.entries {
+		out = append(out, e)
+	}
+	l.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Len is the number of entries.
+func (l *Listing) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.entries)
+}
+
+// HasMarker reports whether the directory's marker object exists.
+func (l *Listing) HasMarker() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.hasMarker
+}
+
+// SetMarker records that the marker object was written or deleted.
+func (l *Listing) SetMarker(v bool) {
+	l.mu.Lock()
+	l.hasMarker = v
+	l.mu.Unlock()
+}
+
+func (l *Listing) age(now time.Time) time.Duration { return now.Sub(l.fetched) }

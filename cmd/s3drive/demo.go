@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3bolt"
+	"github.com/spf13/cobra"
+)
+
+const demoBucket = "demo"
+
+func demoCmd() *cobra.Command {
+	var (
+		flags   mountFlags
+		dataDir string
+		listen  string
+	)
+	cmd := &cobra.Command{
+		Use:   "demo [MOUNTPOINT]",
+		Short: "Try s3drive with no cloud account: an embedded local S3 endpoint, mounted at MOUNTPOINT (default ~/Drive)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError{fmt.Errorf("at most one mountpoint\nusage: %s", cmd.UseLine())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			home, _ := os.UserHomeDir()
+			mp := filepath.Join(home, "Drive")
+			if len(args) == 1 {
+				mp = args[0]
+			}
+			if err := os.MkdirAll(mp, 0o755); err != nil {
+				return err
+			}
+			endpoint, stop, err := startDemoS3(dataDir, listen)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			fmt.Printf("s3drive: demo S3 endpoint %s (bucket %q, data in %s)\n", endpoint, demoBucket, dataDir)
+			flags.endpoint = endpoint
+			flags.accessKey, flags.secretKey = "demo", "demodemo"
+			return runMount(context.Background(), flags, demoBucket, "", mp, func() {
+				fmt.Printf("s3drive: your drive is ready: open %s; press Ctrl-C to unmount\n", mp)
+			})
+		},
+	}
+	flags.register(cmd)
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDemoDataDir(), "where the demo endpoint keeps its objects")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address of the demo S3 endpoint")
+	return cmd
+}
+
+func defaultDemoDataDir() string {
+	if d, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(d, ".local", "share", "s3drive-demo")
+	}
+	return filepath.Join(os.TempDir(), "s3drive-demo")
+}
+
+// startDemoS3 serves an S3 API on loopback from a bbolt file in dataDir
+// (gofakes3). It is for trying s3drive, not for production data: it keeps
+// each object in memory while serving it.
+func startDemoS3(dataDir, listen string) (endpoint string, stop func(), err error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", nil, err
+	}
+	store, err := s3bolt.NewFile(filepath.Join(dataDir, "objects.db"))
+	if err != nil {
+		return "", nil, fmt.Errorf("opening demo store in %s: %w", dataDir, err)
+	}
+	if err := store.CreateBucket(demoBucket); err != nil && !errors.Is(err, gofakes3.ErrBucketAlreadyExists) {
+		var e gofakes3.Error
+		if !errors.As(err, &e) || e.ErrorCode() != gofakes3.ErrBucketAlreadyExists {
+			return "", nil, fmt.Errorf("creating demo bucket: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return "", nil, fmt.Errorf("demo endpoint: %w", err)
+	}
+	srv := &http.Server{Handler: gofakes3.New(store, gofakes3.WithAutoBucket(true)).Server()}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}

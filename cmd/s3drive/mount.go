@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/spf13/cobra"
+
+	"github.com/s3drive/s3drive/cache"
+	s3fs "github.com/s3drive/s3drive/fs"
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// mountFlags is everything the mount command takes, from CLI to filesystem.
+type mountFlags struct {
+	endpoint    string
+	region      string
+	profile     string
+	pathStyle   bool
+	readOnly    bool
+	uid, gid    uint32
+	fileMode    string
+	dirMode     string
+	allowOther  bool
+	cacheDir    string
+	metadataTTL time.Duration
+	negativeTTL time.Duration
+	debug       bool
+	// set by demo only
+	accessKey, secretKey string
+}
+
+func (m *mountFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&m.endpoint, "endpoint", "", "S3-compatible endpoint URL (MinIO, versitygw, Ceph, R2…); path-style by default")
+	f.StringVar(&m.region, "region", "", "AWS region (default: from the AWS config chain, else us-east-1)")
+	f.StringVar(&m.profile, "profile", "", "AWS shared-config profile")
+	f.BoolVar(&m.pathStyle, "path-style", false, "force path-style addressing")
+	f.BoolVar(&m.readOnly, "read-only", false, "mount read-only")
+	f.Uint32Var(&m.uid, "uid", uint32(os.Getuid()), "owner of objects without uid metadata")
+	f.Uint32Var(&m.gid, "gid", uint32(os.Getgid()), "group of objects without gid metadata")
+	f.StringVar(&m.fileMode, "file-mode", "0644", "permissions of files without mode metadata (octal)")
+	f.StringVar(&m.dirMode, "dir-mode", "0755", "permissions of folders without mode metadata (octal)")
+	f.BoolVar(&m.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root)")
+	f.StringVar(&m.cacheDir, "cache-dir", defaultCacheDir(), "where staged writes and the metadata store live")
+	f.DurationVar(&m.metadataTTL, "metadata-ttl", time.Second, "how long metadata and listings are trusted before asking S3 again")
+	f.DurationVar(&m.negativeTTL, "negative-ttl", 5*time.Second, "how long a name known not to exist is trusted")
+	f.BoolVar(&m.debug, "debug", false, "log every FUSE operation and S3 request")
+}
+
+func defaultCacheDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "s3drive")
+	}
+	return filepath.Join(os.TempDir(), "s3drive-cache")
+}
+
+func mountCmd() *cobra.Command {
+	var flags mountFlags
+	cmd := &cobra.Command{
+		Use:   "mount s3://BUCKET[/PREFIX] MOUNTPOINT",
+		Short: "Mount a bucket, or a folder in it, at MOUNTPOINT (runs in the foreground)",
+		Example: `  s3drive mount s3://firm-files/clients/acme ~/acme
+  s3drive mount --endpoint http://127.0.0.1:7070 s3://bucket /mnt/bucket`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, prefix, err := parseS3URL(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			return runMount(cmd.Context(), flags, bucket, prefix, args[1], nil)
+		},
+	}
+	flags.register(cmd)
+	return cmd
+}
+
+// parseS3URL splits s3://bucket/prefix.
+func parseS3URL(s string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(s, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("%q is not an S3 URL: expected s3://BUCKET[/PREFIX]", s)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if bucket == "" {
+		return "", "", fmt.Errorf("%q names no bucket: expected s3://BUCKET[/PREFIX]", s)
+	}
+	prefix = strings.Trim(prefix, "/")
+	for _, seg := range strings.Split(prefix, "/") {
+		if prefix != "" && (seg == "" || seg == "." || seg == "..") {
+			return "", "", fmt.Errorf("prefix %q has an empty, '.' or '..' segment", prefix)
+		}
+	}
+	return bucket, prefix, nil
+}
+
+func parseMode(name, s string) (uint32, error) {
+	var v uint32
+	if _, err := fmt.Sscanf(s, "%o", &v); err != nil || v > 0o7777 {
+		return 0, usageError{fmt.Errorf("--%s %q: want octal permissions such as 0644", name, s)}
+	}
+	return v, nil
+}
+
+// flushError means data could not be uploaded before exit.
+type flushError struct{ error }
+
+// runMount mounts and serves until unmounted or signalled. ready, if not
+// nil, is called once the mount is live.
+func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint string, ready func()) error {
+	fileMode, err := parseMode("file-mode", flags.fileMode)
+	if err != nil {
+		return err
+	}
+	dirMode, err := parseMode("dir-mode", flags.dirMode)
+	if err != nil {
+		return err
+	}
+	if flags.metadataTTL < 0 || flags.negativeTTL < 0 {
+		return usageError{errors.New("--metadata-ttl and --negative-ttl cannot be negative")}
+	}
+	if flags.endpoint != "" {
+		if u, err := url.Parse(flags.endpoint); err != nil || u.Scheme == "" || u.Host == "" {
+			return usageError{fmt.Errorf("--endpoint %q: want a URL such as http://127.0.0.1:9000", flags.endpoint)}
+		}
+	}
+	mountpoint, err = checkMountpoint(mountpoint)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return errors.New("/dev/fuse is missing: install fuse3 (apt-get install fuse3) or load the fuse module")
+	}
+
+	level := slog.LevelInfo
+	if flags.debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	if flags.accessKey != "" {
+		os.Setenv("AWS_ACCESS_KEY_ID", flags.accessKey)
+		os.Setenv("AWS_SECRET_ACCESS_KEY", flags.secretKey)
+	}
+	be, err := s3backend.New(ctx, s3backend.Config{
+		Bucket: bucket, Prefix: prefix, Endpoint: flags.endpoint, Region: flags.region,
+		Profile: flags.profile, PathStyle: flags.pathStyle, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := be.Check(ctx); err != nil {
+		return explainCheck(err, bucket, flags.endpoint)
+	}
+
+	id := sha256.Sum256([]byte(flags.endpoint + "\x00" + bucket + "\x00" + prefix))
+	stateDir := filepath.Join(flags.cacheDir, hex.EncodeToString(id[:8]))
+	mc, err := cache.Open(cache.Options{TTL: flags.metadataTTL, NegativeTTL: flags.negativeTTL,
+		StorePath: filepath.Join(stateDir, "meta.db")})
+	if err != nil {
+		return err
+	}
+	defer mc.Close()
+	fsys, err := s3fs.New(s3fs.Options{
+		Backend: be, Cache: mc, StagingDir: filepath.Join(stateDir, "staging"),
+		ReadOnly: flags.readOnly, UID: flags.uid, GID: flags.gid, FileMode: fileMode, DirMode: dirMode,
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	source := "s3://" + bucket
+	if prefix != "" {
+		source += "/" + prefix
+	}
+	server, err := gofs.Mount(mountpoint, fsys.Root(), fsys.MountOptions(source, flags.allowOther, flags.debug))
+	if err != nil {
+		return fmt.Errorf("mounting %s: %w", mountpoint, err)
+	}
+	if err := server.WaitMount(); err != nil {
+		return fmt.Errorf("mounting %s: %w", mountpoint, err)
+	}
+	fmt.Printf("s3drive: mounted %s at %s\n", source, mountpoint)
+	if ready != nil {
+		ready()
+	}
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		log.Info("signal received: uploading pending changes, then unmounting", "signal", sig.String())
+		if err := fsys.FlushAll(context.Background()); err != nil {
+			log.Error("flush before unmount", "err", err)
+		}
+		if err := server.Unmount(); err != nil {
+			// Busy (a shell is inside it): detach now; the kernel finishes
+			// the unmount when the last user leaves.
+			log.Warn("unmount busy, detaching lazily", "err", err)
+			syscall.Unmount(mountpoint, syscall.MNT_DETACH)
+		}
+	}()
+	server.Wait()
+	if err := fsys.FlushAll(context.Background()); err != nil {
+		return flushError{err}
+	}
+	log.Info("unmounted", "mountpoint", mountpoint)
+	return nil
+}
+
+// checkMountpoint explains what is wrong with a mountpoint before the
+// kernel gives a terse errno.
+func checkMountpoint(mp string) (string, error) {
+	abs, err := filepath.Abs(mp)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("mountpoint %s does not exist (create it with mkdir -p)", abs)
+	case err != nil:
+		return "", fmt.Errorf("mountpoint %s: %w", abs, err)
+	case !st.IsDir():
+		return "", fmt.Errorf("mountpoint %s is not a directory", abs)
+	}
+	if mounted, err := isMountpoint(abs); err == nil && mounted {
+		return "", fmt.Errorf("%s is already a mountpoint (unmount it first: s3drive unmount %s)", abs, abs)
+	}
+	d, err := os.Open(abs)
+	if err != nil {
+		return "", fmt.Errorf("mountpoint %s: %w", abs, err)
+	}
+	defer d.Close()
+	if _, err := d.Readdirnames(1); err != io.EOF {
+		return "", fmt.Errorf("mountpoint %s is not empty", abs)
+	}
+	return abs, nil
+}
+
+// isMountpoint reads /proc/self/mountinfo.
+func isMountpoint(path string) (bool, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMountinfo(fields[4]) == path {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+func unescapeMountinfo(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+// explainCheck turns the startup probe's failure into one clear line.
+func explainCheck(err error, bucket, endpoint string) error {
+	where := "AWS"
+	if endpoint != "" {
+		where = endpoint
+	}
+	switch {
+	case errors.Is(err, s3backend.ErrNoSuchBucket):
+		return fmt.Errorf("bucket %q does not exist at %s", bucket, where)
+	case errors.Is(err, s3backend.ErrAccessDenied):
+		return fmt.Errorf("%s rejected the credentials for bucket %q (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile): %v", where, bucket, err)
+	case errors.Is(err, s3backend.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("cannot reach %s: %v", where, err)
+	}
+	return fmt.Errorf("checking bucket %q at %s: %w", bucket, where, err)
+}
+
+func unmountCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "unmount MOUNTPOINT",
+		Short: "Unmount a drive (the running s3drive uploads pending changes and exits)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mp, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			if mounted, _ := isMountpoint(mp); !mounted {
+				return fmt.Errorf("%s is not mounted", mp)
+			}
+			if err := syscall.Unmount(mp, 0); err == nil {
+				return nil
+			} else if !errors.Is(err, syscall.EPERM) {
+				return fmt.Errorf("unmounting %s: %w", mp, err)
+			}
+			out, err := execFusermount(mp)
+			if err != nil {
+				return fmt.Errorf("unmounting %s: %v: %s", mp, err, strings.TrimSpace(string(out)))
+			}
+			return nil
+		},
+	}
+}

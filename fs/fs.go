@@ -1,0 +1,234 @@
+package fs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/s3drive/s3drive/cache"
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// Options configure a filesystem.
+type Options struct {
+	Backend s3backend.Backend
+	Cache   *cache.Cache
+	// StagingDir holds files being written until they are uploaded.
+	StagingDir string
+	ReadOnly   bool
+	// UID, GID, FileMode and DirMode apply to objects without metadata.
+	UID, GID          uint32
+	FileMode, DirMode uint32
+	// HeadConcurrency bounds the HEADs sent after a listing (default 32).
+	HeadConcurrency int
+	// CopyConcurrency bounds the copies of a folder move (default 32).
+	CopyConcurrency int
+	Logger          *slog.Logger
+}
+
+// FS is one mounted drive: the node tree's shared state.
+type FS struct {
+	opts    Options
+	be      s3backend.Backend
+	cache   *cache.Cache
+	log     *slog.Logger
+	root    *Dir
+	started time.Time
+
+	headSlots chan struct{}
+	pendingMu sync.Mutex // protects pending
+	pending   map[string]*headCall
+
+	dirtyMu sync.Mutex // protects dirty
+	dirty   map[*File]struct{}
+
+	hiddenMu sync.Mutex // protects hidden
+	hidden   map[string]bool
+
+	nextIno atomic.Uint64
+}
+
+// New checks opts and returns a filesystem ready to mount.
+func New(opts Options) (*FS, error) {
+	if opts.Backend == nil || opts.Cache == nil {
+		return nil, errors.New("fs: a backend and a cache are required")
+	}
+	if err := os.MkdirAll(opts.StagingDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating staging directory: %w", err)
+	}
+	if opts.HeadConcurrency <= 0 {
+		opts.HeadConcurrency = 32
+	}
+	if opts.CopyConcurrency <= 0 {
+		opts.CopyConcurrency = 32
+	}
+	if opts.FileMode == 0 {
+		opts.FileMode = 0o644
+	}
+	if opts.DirMode == 0 {
+		opts.DirMode = 0o755
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	f := &FS{
+		opts: opts, be: opts.Backend, cache: opts.Cache, log: opts.Logger, started: time.Now(),
+		headSlots: make(chan struct{}, opts.HeadConcurrency),
+		pending:   map[string]*headCall{}, dirty: map[*File]struct{}{}, hidden: map[string]bool{},
+	}
+	f.root = &Dir{fsys: f}
+	f.nextIno.Store(1) // the root is 1
+	return f, nil
+}
+
+// Root is the node to mount.
+func (f *FS) Root() fs.InodeEmbedder { return f.root }
+
+// MountOptions returns go-fuse options for this drive. ttl drives the
+// kernel's entry and attribute caches, negTTL its negative entries.
+func (f *FS) MountOptions(fsName string, allowOther, debugLog bool) *fs.Options {
+	ttl, negTTL := f.cache.TTL(), f.cache.NegativeTTL()
+	opts := &fs.Options{
+		// All three timeouts are set explicitly: nil would mean zero.
+		EntryTimeout:    &ttl,
+		AttrTimeout:     &ttl,
+		NegativeTimeout: &negTTL,
+		UID:             f.opts.UID,
+		GID:             f.opts.GID,
+		MountOptions: fuse.MountOptions{
+			FsName:     fsName,
+			Name:       "s3drive",
+			AllowOther: allowOther,
+			Debug:      debugLog,
+			// 1 MiB writes: fewer round trips through the daemon per MiB.
+			MaxWrite: 1 << 20,
+			// Lets the kernel keep enough reads and writes in flight to
+			// overlap S3 latency.
+			MaxBackground: 64,
+			// Without this the kernel asks for security.* xattrs around
+			// every write; S3 has none.
+			IgnoreSecurityLabels: true,
+			// The kernel enforces the modes we show, as on a local disk.
+			Options:     []string{"default_permissions"},
+			DirectMount: os.Geteuid() == 0,
+			// A bug in one handler logs its stack and fails that call with
+			// EIO instead of taking the whole drive down.
+			PanicHandler: func(p any) fuse.Status {
+				f.log.Error("panic in filesystem handler", "panic", p, "stack", string(debug.Stack()))
+				return fuse.EIO
+			},
+		},
+	}
+	if f.opts.ReadOnly {
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
+	}
+	return opts
+}
+
+// Stats renders the backend's request counters as JSON (served as the
+// root's user.s3drive.stats xattr).
+func (f *FS) Stats() []byte {
+	b, _ := json.Marshal(f.be.Counters())
+	return b
+}
+
+// rootInode is the mounted root.
+func (f *FS) rootInode() *fs.Inode { return f.root.EmbeddedInode() }
+
+// hide logs, once per key, an object that cannot be shown as a file.
+func (f *FS) hide(key, why string) {
+	f.hiddenMu.Lock()
+	seen := f.hidden[key]
+	f.hidden[key] = true
+	f.hiddenMu.Unlock()
+	if !seen {
+		f.log.Warn("object hidden: its key cannot be a file name", "key", key, "why", why)
+	}
+}
+
+// markDirty and markClean track files with data not yet in S3, so that
+// unmount and SIGTERM can upload them first.
+func (f *FS) markDirty(file *File) {
+	f.dirtyMu.Lock()
+	f.dirty[file] = struct{}{}
+	f.dirtyMu.Unlock()
+}
+
+func (f *FS) markClean(file *File) {
+	f.dirtyMu.Lock()
+	delete(f.dirty, file)
+	f.dirtyMu.Unlock()
+}
+
+// FlushAll uploads every file with staged changes. It returns an error
+// naming how many could not be uploaded; their staged data stays on disk.
+func (f *FS) FlushAll(ctx context.Context) error {
+	f.dirtyMu.Lock()
+	files := make([]*File, 0, len(f.dirty))
+	for file := range f.dirty {
+		files = append(files, file)
+	}
+	f.dirtyMu.Unlock()
+	failed := 0
+	for _, file := range files {
+		if errno := file.flush(ctx); errno != 0 {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d file(s) could not be uploaded; staged data kept in %s", failed, f.opts.StagingDir)
+	}
+	return nil
+}
+
+// attrFor fills out from what is known of an object, with the mount's
+// defaults where the object carries no metadata.
+func (f *FS) attrFor(m cache.Meta, kind uint32, out *fuse.Attr) {
+	perm := f.opts.FileMode
+	if kind == syscall.S_IFDIR {
+		perm = f.opts.DirMode
+	}
+	if m.Mode != 0 {
+		perm = m.Mode & 0o7777
+	}
+	out.Mode = kind | perm
+	out.Size = uint64(m.Size)
+	if kind == syscall.S_IFDIR {
+		out.Size = 4096
+	}
+	out.Blocks = (out.Size + 511) / 512
+	out.Blksize = 1 << 20
+	out.Nlink = 1
+	out.Uid, out.Gid = f.opts.UID, f.opts.GID
+	if m.HasUID {
+		out.Uid = m.UID
+	}
+	if m.HasGID {
+		out.Gid = m.GID
+	}
+	t := m.Mtime
+	if t.IsZero() {
+		t = m.LastModified
+	}
+	if t.IsZero() {
+		t = f.started
+	}
+	out.SetTimes(&t, &t, &t)
+}
+
+// stable returns the identity of a new inode. Numbers come from a counter:
+// small, unique for the mount's life, and never derived from keys (go-fuse
+// merges inodes that share a number).
+func (f *FS) stable(mode uint32) fs.StableAttr {
+	return fs.StableAttr{Mode: mode, Ino: f.nextIno.Add(1)}
+}

@@ -1,0 +1,250 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/s3drive/s3drive/cache"
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// kind of a resolved name.
+type kind uint8
+
+const (
+	kindFile kind = iota + 1
+	kindDir
+	kindSymlink
+)
+
+// resolved is what a name in a directory turned out to be.
+type resolved struct {
+	kind kind
+	meta cache.Meta
+}
+
+func kindOf(m cache.Meta) kind {
+	if m.IsSymlnk {
+		return kindSymlink
+	}
+	return kindFile
+}
+
+// resolve finds what name is in the directory dirKey, as cheaply as the
+// caches allow:
+//  1. a fresh listing of the directory answers every name in it, positive
+//     or negative, with no request (HEAD only for an object never seen);
+//  2. a fresh negative or metadata entry answers with no request;
+//  3. otherwise HEAD "name" and LIST "name/" (one key) go out together,
+//     as mountpoint-s3 does; the directory wins if both exist.
+func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error) {
+	key := childKey(dirKey, name)
+	if l, fresh := f.cache.Listing(dirKey); fresh {
+		e, ok := l.Get(name)
+		switch {
+		case !ok:
+			return resolved{}, syscall.ENOENT
+		case e.Dir:
+			m, _ := f.cache.Known(key + "/")
+			return resolved{kind: kindDir, meta: m}, nil
+		}
+		m, err := f.objectMeta(ctx, key, e.Observed)
+		return resolved{kind: kindOf(m), meta: m}, err
+	}
+	if f.cache.Negative(key) {
+		return resolved{}, syscall.ENOENT
+	}
+	if m, ok := f.cache.Fresh(key + "/"); ok {
+		return resolved{kind: kindDir, meta: m}, nil
+	}
+	if m, ok := f.cache.Fresh(key); ok {
+		return resolved{kind: kindOf(m), meta: m}, nil
+	}
+
+	var (
+		wg      sync.WaitGroup
+		page    s3backend.ListPage
+		listErr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		page, listErr = f.be.List(ctx, key+"/", "", "", 1)
+	}()
+	m, headErr := f.headOnce(ctx, key)
+	wg.Wait()
+	if listErr == nil && (len(page.Objects) > 0 || len(page.Prefixes) > 0) {
+		dm, _ := f.cache.Known(key + "/")
+		return resolved{kind: kindDir, meta: dm}, nil
+	}
+	if listErr != nil {
+		return resolved{}, listErr
+	}
+	if errors.Is(headErr, s3backend.ErrNotFound) {
+		f.cache.SetNegative(key)
+		return resolved{}, syscall.ENOENT
+	}
+	if headErr != nil {
+		return resolved{}, headErr
+	}
+	return resolved{kind: kindOf(m), meta: m}, nil
+}
+
+// objectMeta returns the metadata of an object a listing showed: from the
+// cache when it still matches, else from a HEAD (shared with any prefetch
+// already under way for it).
+func (f *FS) objectMeta(ctx context.Context, key string, o cache.Observed) (cache.Meta, error) {
+	if m, ok := f.cache.Match(key, o); ok {
+		return m, nil
+	}
+	return f.headOnce(ctx, key)
+}
+
+// headCall is one HEAD in flight; everyone who needs the same key waits
+// for it instead of sending another.
+type headCall struct {
+	done chan struct{}
+	meta cache.Meta
+	err  error
+}
+
+// headOnce HEADs key, or joins a HEAD for it already in flight.
+func (f *FS) headOnce(ctx context.Context, key string) (cache.Meta, error) {
+	call, owner := f.headCallFor(key)
+	if owner {
+		f.runHead(call, key)
+	}
+	select {
+	case <-call.done:
+		return call.meta, call.err
+	case <-ctx.Done():
+		return cache.Meta{}, ctx.Err()
+	}
+}
+
+func (f *FS) headCallFor(key string) (call *headCall, owner bool) {
+	f.pendingMu.Lock()
+	defer f.pendingMu.Unlock()
+	if c, ok := f.pending[key]; ok {
+		return c, false
+	}
+	c := &headCall{done: make(chan struct{})}
+	f.pending[key] = c
+	return c, true
+}
+
+// runHead sends the HEAD for call. It is not cancelled with the caller's
+// context: other waiters may share it, and the answer is worth caching.
+func (f *FS) runHead(call *headCall, key string) {
+	info, err := f.be.Head(context.Background(), key)
+	if err == nil {
+		call.meta = decodeMeta(info)
+		f.cache.Put(key, call.meta)
+	}
+	call.err = err
+	f.pendingMu.Lock()
+	delete(f.pending, key)
+	f.pendingMu.Unlock()
+	close(call.done)
+}
+
+// prefetch HEADs keys in the background, HeadConcurrency at a time, right
+// after the listing that revealed them: the lookups that follow a listing
+// (READDIRPLUS, ls -l, rsync) then each wait only for their own answer,
+// already on its way, instead of paying one round trip after another.
+func (f *FS) prefetch(keys []string) {
+	calls := make([]*headCall, 0, len(keys))
+	owned := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if c, owner := f.headCallFor(k); owner {
+			calls = append(calls, c)
+			owned = append(owned, k)
+		}
+	}
+	if len(calls) == 0 {
+		return
+	}
+	var next int
+	var mu sync.Mutex
+	workers := min(len(calls), f.opts.HeadConcurrency)
+	for range workers {
+		go func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= len(calls) {
+					return
+				}
+				f.headSlots <- struct{}{}
+				f.runHead(calls[i], owned[i])
+				<-f.headSlots
+			}
+		}()
+	}
+}
+
+// list returns the directory's listing, from the cache when fresh, else
+// from S3 (every page), and starts HEADs for the objects never seen.
+func (f *FS) list(ctx context.Context, dirKey string) (*cache.Listing, error) {
+	if l, fresh := f.cache.Listing(dirKey); fresh {
+		return l, nil
+	}
+	var (
+		entries   []cache.Entry
+		unknown   []string
+		hasMarker bool
+		token     string
+	)
+	for {
+		page, err := f.be.List(ctx, dirKey, "/", token, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range page.Objects {
+			name := o.Key[len(dirKey):]
+			switch {
+			case o.Key == dirKey:
+				hasMarker = true
+				continue
+			case strings.HasSuffix(name, "/") && validName(strings.TrimSuffix(name, "/")):
+				// A marker some servers list as an object, not a prefix.
+				entries = append(entries, cache.Entry{Name: strings.TrimSuffix(name, "/"), Dir: true})
+				continue
+			case strings.HasSuffix(name, legacyDirSuffix):
+				if dn := strings.TrimSuffix(name, legacyDirSuffix); validName(dn) {
+					entries = append(entries, cache.Entry{Name: dn, Dir: true})
+				}
+				continue
+			case !validName(name):
+				f.hide(o.Key, "invalid file name")
+				continue
+			}
+			obs := cache.Observed{Size: o.Size, ETag: o.ETag, LastModified: o.LastModified}
+			entries = append(entries, cache.Entry{Name: name, Observed: obs})
+			if _, ok := f.cache.Match(o.Key, obs); !ok {
+				unknown = append(unknown, o.Key)
+			}
+		}
+		for _, p := range page.Prefixes {
+			name := strings.TrimSuffix(p[len(dirKey):], "/")
+			if !validName(name) {
+				f.hide(p, "invalid directory name")
+				continue
+			}
+			entries = append(entries, cache.Entry{Name: name, Dir: true})
+		}
+		if page.NextToken == "" {
+			break
+		}
+		token = page.NextToken
+	}
+	l := cache.NewListing(entries, hasMarker, f.cache.Now())
+	f.cache.PutListing(dirKey, l)
+	f.prefetch(unknown)
+	return l, nil
+}

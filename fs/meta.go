@@ -1,0 +1,102 @@
+package fs
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/s3drive/s3drive/cache"
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// User-metadata names for attributes, shared with s3fs and rclone so that
+// objects written by any of them show the same times and modes.
+const (
+	metaMtime = "mtime" // decimal seconds, optional fraction
+	metaMode  = "mode"  // decimal st_mode, type bits included
+	metaUID   = "uid"
+	metaGID   = "gid"
+)
+
+// dirContentType is what s3fs gives directory markers.
+const dirContentType = "application/x-directory"
+
+// encodeMeta renders attributes as user metadata.
+func encodeMeta(m cache.Meta) map[string]string {
+	md := map[string]string{}
+	if !m.Mtime.IsZero() {
+		md[metaMtime] = formatMtime(m.Mtime)
+	}
+	if m.Mode != 0 {
+		md[metaMode] = strconv.FormatUint(uint64(m.Mode), 10)
+	}
+	if m.HasUID {
+		md[metaUID] = strconv.FormatUint(uint64(m.UID), 10)
+	}
+	if m.HasGID {
+		md[metaGID] = strconv.FormatUint(uint64(m.GID), 10)
+	}
+	return md
+}
+
+// decodeMeta reads what a HEAD returned. Unparseable values are ignored
+// (the mount's defaults apply), never fatal: other tools write these too.
+func decodeMeta(info s3backend.ObjectInfo) cache.Meta {
+	m := cache.Meta{Size: info.Size, ETag: info.ETag, LastModified: info.LastModified}
+	md := info.Metadata
+	if t, ok := parseMtime(md[metaMtime]); ok {
+		m.Mtime = t
+	}
+	if v, err := strconv.ParseUint(md[metaMode], 10, 32); err == nil && v != 0 {
+		m.Mode = uint32(v)
+	}
+	if v, err := strconv.ParseUint(md[metaUID], 10, 32); err == nil {
+		m.UID, m.HasUID = uint32(v), true
+	}
+	if v, err := strconv.ParseUint(md[metaGID], 10, 32); err == nil {
+		m.GID, m.HasGID = uint32(v), true
+	}
+	m.IsSymlnk = m.Mode&syscall.S_IFMT == syscall.S_IFLNK
+	return m
+}
+
+// formatMtime writes seconds with nanoseconds, which s3fs (integer part)
+// and rclone (fraction) both read.
+func formatMtime(t time.Time) string {
+	s := strconv.FormatInt(t.Unix(), 10)
+	if ns := t.Nanosecond(); ns != 0 {
+		s += "." + strings.TrimRight(strconv.FormatInt(int64(ns)+1e9, 10)[1:], "0")
+	}
+	return s
+}
+
+// parseMtime reads "1700000000" and "1700000000.123456789" exactly (no
+// float rounding), and tolerates a float rendering such as "1.7e9".
+func parseMtime(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	sec, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e12 {
+			return time.Time{}, false
+		}
+		sec = int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)), true
+	}
+	var nsec int64
+	if frac != "" {
+		if len(frac) > 9 {
+			frac = frac[:9]
+		}
+		frac += strings.Repeat("0", 9-len(frac))
+		if nsec, err = strconv.ParseInt(frac, 10, 64); err != nil || nsec < 0 {
+			return time.Time{}, false
+		}
+	}
+	return time.Unix(sec, nsec), true
+}

@@ -1,0 +1,406 @@
+package fs
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/s3drive/s3drive/cache"
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// Dir is a directory: the root, a "dir/" marker, or a prefix other keys
+// share (implicit).
+type Dir struct {
+	fs.Inode
+	fsys *FS
+}
+
+var (
+	_ = (fs.NodeLookuper)((*Dir)(nil))
+	_ = (fs.NodeReaddirer)((*Dir)(nil))
+	_ = (fs.NodeGetattrer)((*Dir)(nil))
+	_ = (fs.NodeSetattrer)((*Dir)(nil))
+	_ = (fs.NodeMkdirer)((*Dir)(nil))
+	_ = (fs.NodeRmdirer)((*Dir)(nil))
+	_ = (fs.NodeUnlinker)((*Dir)(nil))
+	_ = (fs.NodeCreater)((*Dir)(nil))
+	_ = (fs.NodeMknoder)((*Dir)(nil))
+	_ = (fs.NodeSymlinker)((*Dir)(nil))
+	_ = (fs.NodeLinker)((*Dir)(nil))
+	_ = (fs.NodeRenamer)((*Dir)(nil))
+	_ = (fs.NodeStatfser)((*Dir)(nil))
+	_ = (fs.NodeGetxattrer)((*Dir)(nil))
+)
+
+// key is the directory's key prefix: "" for the root, else "path/".
+func (d *Dir) key() (string, bool) {
+	p, ok := pathOf(d.fsys.rootInode(), d.EmbeddedInode())
+	return dirKeyOf(p), ok
+}
+
+func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if !validName(name) {
+		return nil, syscall.ENOENT
+	}
+	dirKey, ok := d.key()
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	// A file this mount created and has not uploaded yet exists only here.
+	if ch := d.GetChild(name); ch != nil {
+		if file, ok := ch.Operations().(*File); ok && file.isLocal() {
+			file.fillAttr(&out.Attr)
+			return ch, 0
+		}
+	}
+	res, err := d.fsys.resolve(ctx, dirKey, name)
+	if err != nil {
+		return nil, toErrno(d.fsys.log, "lookup", childKey(dirKey, name), err)
+	}
+	return d.child(ctx, name, res, &out.Attr), 0
+}
+
+// child returns the inode for a resolved name, reusing the existing one
+// when its type still matches, so that state kept on the inode (staged
+// writes) is never split between two nodes.
+func (d *Dir) child(ctx context.Context, name string, res resolved, out *fuse.Attr) *fs.Inode {
+	existing := d.GetChild(name)
+	switch res.kind {
+	case kindDir:
+		if existing != nil {
+			if _, ok := existing.Operations().(*Dir); ok {
+				d.fsys.attrFor(res.meta, syscall.S_IFDIR, out)
+				return existing
+			}
+		}
+		d.fsys.attrFor(res.meta, syscall.S_IFDIR, out)
+		return d.NewInode(ctx, &Dir{fsys: d.fsys}, d.fsys.stable(syscall.S_IFDIR))
+	case kindSymlink:
+		if existing != nil {
+			if l, ok := existing.Operations().(*Symlink); ok {
+				l.setMeta(res.meta)
+				d.fsys.attrFor(res.meta, syscall.S_IFLNK, out)
+				return existing
+			}
+		}
+		d.fsys.attrFor(res.meta, syscall.S_IFLNK, out)
+		return d.NewInode(ctx, &Symlink{fsys: d.fsys, meta: res.meta}, d.fsys.stable(syscall.S_IFLNK))
+	default:
+		if existing != nil {
+			if file, ok := existing.Operations().(*File); ok {
+				file.refresh(res.meta)
+				file.fillAttr(out)
+				return existing
+			}
+		}
+		file := &File{fsys: d.fsys, meta: res.meta}
+		file.fillAttr(out)
+		return d.NewInode(ctx, file, d.fsys.stable(syscall.S_IFREG))
+	}
+}
+
+func (d *Dir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	dirKey, ok := d.key()
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	l, err := d.fsys.list(ctx, dirKey)
+	if err != nil {
+		return nil, toErrno(d.fsys.log, "readdir", dirKey, err)
+	}
+	entries := l.Entries()
+	out := make([]fuse.DirEntry, 0, len(entries)+2)
+	listed := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		mode := uint32(syscall.S_IFREG)
+		if e.Dir {
+			mode = syscall.S_IFDIR
+		} else if m, ok := d.fsys.cache.Known(dirKey + e.Name); ok && m.IsSymlnk {
+			mode = syscall.S_IFLNK
+		}
+		out = append(out, fuse.DirEntry{Name: e.Name, Mode: mode})
+		listed[e.Name] = true
+	}
+	for name, ch := range d.Children() {
+		if file, ok := ch.Operations().(*File); ok && !listed[name] && file.isLocal() {
+			out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
+		}
+	}
+	return fs.NewListDirStream(out), 0
+}
+
+func (d *Dir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	dirKey, _ := d.key()
+	m, _ := d.fsys.cache.Known(dirKey)
+	d.fsys.attrFor(m, syscall.S_IFDIR, &out.Attr)
+	return 0
+}
+
+// Setattr on a directory rewrites its marker with the new attributes (one
+// PUT; an implicit directory gains a marker).
+func (d *Dir) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if d.fsys.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	dirKey, ok := d.key()
+	if !ok || dirKey == "" {
+		// The root has no object to carry attributes.
+		return d.Getattr(ctx, fh, out)
+	}
+	m, _ := d.fsys.cache.Known(dirKey)
+	m = applySetattr(m, in, syscall.S_IFDIR)
+	if errno := d.fsys.writeMarker(ctx, dirKey, m); errno != 0 {
+		return errno
+	}
+	d.fsys.attrFor(m, syscall.S_IFDIR, &out.Attr)
+	return 0
+}
+
+// writeMarker PUTs the zero-byte "dir/" object with m's attributes.
+func (f *FS) writeMarker(ctx context.Context, dirKey string, m cache.Meta) syscall.Errno {
+	opts := s3backend.PutOptions{ContentType: dirContentType, Metadata: encodeMeta(m)}
+	info, err := f.be.Upload(ctx, dirKey, strings.NewReader(""), 0, opts)
+	if err != nil {
+		return toErrno(f.log, "mkdir", dirKey, err)
+	}
+	m.ETag, m.Size = info.ETag, 0
+	f.cache.Put(dirKey, m)
+	if l, _ := f.cache.Listing(dirKey); l != nil {
+		l.SetMarker(true)
+	}
+	return 0
+}
+
+// applySetattr returns m with the attribute changes in requested. Size is
+// handled by the caller.
+func applySetattr(m cache.Meta, in *fuse.SetAttrIn, fileType uint32) cache.Meta {
+	if mode, ok := in.GetMode(); ok {
+		m.Mode = fileType | mode&0o7777
+	}
+	if uid, ok := in.GetUID(); ok {
+		m.UID, m.HasUID = uid, true
+	}
+	if gid, ok := in.GetGID(); ok {
+		m.GID, m.HasGID = gid, true
+	}
+	if mtime, ok := in.GetMTime(); ok {
+		m.Mtime = mtime
+	}
+	return m
+}
+
+func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if d.fsys.opts.ReadOnly {
+		return nil, syscall.EROFS
+	}
+	dirKey, ok := d.key()
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	if !validName(name) {
+		return nil, syscall.EINVAL
+	}
+	key := childKey(dirKey, name)
+	m := cache.Meta{Mode: syscall.S_IFDIR | mode&0o7777, Mtime: time.Now()}
+	if errno := d.fsys.writeMarker(ctx, key+"/", m); errno != 0 {
+		return nil, errno
+	}
+	d.fsys.cache.ClearNegative(key)
+	d.fsys.cache.PutListing(key+"/", cache.NewListing(nil, true, d.fsys.cache.Now()))
+	if l, _ := d.fsys.cache.Listing(dirKey); l != nil {
+		l.Set(cache.Entry{Name: name, Dir: true})
+	}
+	d.fsys.attrFor(m, syscall.S_IFDIR, &out.Attr)
+	return d.NewInode(ctx, &Dir{fsys: d.fsys}, d.fsys.stable(syscall.S_IFDIR)), 0
+}
+
+// Rmdir costs one LIST (is it empty?) and one DELETE of the marker.
+func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if d.fsys.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	dirKey, ok := d.key()
+	if !ok {
+		return syscall.ENOENT
+	}
+	key := childKey(dirKey, name) + "/"
+	if ch := d.GetChild(name); ch != nil {
+		for _, gc := range ch.Children() {
+			if file, ok := gc.Operations().(*File); ok && file.isLocal() {
+				return syscall.ENOTEMPTY
+			}
+		}
+	}
+	page, err := d.fsys.be.List(ctx, key, "", "", 2)
+	if err != nil {
+		return toErrno(d.fsys.log, "rmdir", key, err)
+	}
+	hasMarker := false
+	for _, o := range page.Objects {
+		if o.Key != key {
+			return syscall.ENOTEMPTY
+		}
+		hasMarker = true
+	}
+	if hasMarker {
+		if err := d.fsys.be.Delete(ctx, key); err != nil {
+			return toErrno(d.fsys.log, "rmdir", key, err)
+		}
+	}
+	d.fsys.cache.Delete(key)
+	d.fsys.cache.DropTree(key)
+	d.fsys.removed(ctx, dirKey, name)
+	return 0
+}
+
+// removed records that name left the directory dirKey. A directory that
+// exists only implicitly (no marker) would vanish with its last entry, so
+// it gets its marker first: a folder emptied by rm or mv stays a folder, as
+// on a local disk.
+func (f *FS) removed(ctx context.Context, dirKey, name string) {
+	f.cache.SetNegative(childKey(dirKey, name))
+	l, _ := f.cache.Listing(dirKey)
+	if l == nil {
+		return
+	}
+	if left := l.Remove(name); left == 0 && dirKey != "" && !l.HasMarker() {
+		m, _ := f.cache.Known(dirKey)
+		if m.Mtime.IsZero() {
+			m.Mtime = time.Now()
+		}
+		f.writeMarker(ctx, dirKey, m)
+	}
+}
+
+func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
+	if d.fsys.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	dirKey, ok := d.key()
+	if !ok {
+		return syscall.ENOENT
+	}
+	key := childKey(dirKey, name)
+	if ch := d.GetChild(name); ch != nil {
+		if file, ok := ch.Operations().(*File); ok && file.discard() {
+			// Never uploaded: nothing to delete in S3.
+			d.fsys.cache.SetNegative(key)
+			return 0
+		}
+	}
+	if err := d.fsys.be.Delete(ctx, key); err != nil {
+		return toErrno(d.fsys.log, "unlink", key, err)
+	}
+	d.fsys.cache.Delete(key)
+	d.fsys.removed(ctx, dirKey, name)
+	return 0
+}
+
+func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	if d.fsys.opts.ReadOnly {
+		return nil, nil, 0, syscall.EROFS
+	}
+	dirKey, ok := d.key()
+	if !ok {
+		return nil, nil, 0, syscall.ENOENT
+	}
+	if !validName(name) {
+		return nil, nil, 0, syscall.EINVAL
+	}
+	file, errno := d.fsys.newLocalFile(mode)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	d.fsys.cache.ClearNegative(childKey(dirKey, name))
+	file.fillAttr(&out.Attr)
+	inode := d.NewInode(ctx, file, d.fsys.stable(syscall.S_IFREG))
+	return inode, file.open(flags), 0, 0
+}
+
+// Mknod supports regular files only (some programs create files with it).
+func (d *Dir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, syscall.EPERM
+	}
+	inode, fh, _, errno := d.Create(ctx, name, syscall.O_WRONLY, mode, out)
+	if errno != 0 {
+		return nil, errno
+	}
+	h := fh.(*handle)
+	if errno := h.Flush(ctx); errno != 0 {
+		return nil, errno
+	}
+	h.Release(ctx)
+	return inode, 0
+}
+
+func (d *Dir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if d.fsys.opts.ReadOnly {
+		return nil, syscall.EROFS
+	}
+	dirKey, ok := d.key()
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	if !validName(name) {
+		return nil, syscall.EINVAL
+	}
+	key := childKey(dirKey, name)
+	m := cache.Meta{Mode: syscall.S_IFLNK | 0o777, Mtime: time.Now(), Target: target, IsSymlnk: true}
+	info, err := d.fsys.be.Upload(ctx, key, strings.NewReader(target), int64(len(target)),
+		s3backend.PutOptions{ContentType: "text/plain", Metadata: encodeMeta(m)})
+	if err != nil {
+		return nil, toErrno(d.fsys.log, "symlink", key, err)
+	}
+	m.Size, m.ETag = info.Size, info.ETag
+	d.fsys.recordUpload(key, m)
+	d.fsys.attrFor(m, syscall.S_IFLNK, &out.Attr)
+	return d.NewInode(ctx, &Symlink{fsys: d.fsys, meta: m}, d.fsys.stable(syscall.S_IFLNK)), 0
+}
+
+// recordUpload remembers an object this mount just wrote, in the metadata
+// cache and in its directory's listing, so it never needs a HEAD.
+func (f *FS) recordUpload(key string, m cache.Meta) {
+	f.cache.Put(key, m)
+	dirKey, name := splitKey(key)
+	if l, _ := f.cache.Listing(dirKey); l != nil {
+		l.Set(cache.Entry{Name: name, Observed: cache.Observed{Size: m.Size, ETag: m.ETag, LastModified: m.LastModified}})
+	}
+}
+
+// Link fails: S3 has no hard links. EPERM is what link(2) documents for a
+// filesystem that does not support them.
+func (d *Dir) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, syscall.EPERM
+}
+
+// Statfs reports a practically unlimited drive, as S3 has no quota to show.
+func (d *Dir) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	const blocks = 1 << 40 // 4 PiB in 4 KiB blocks
+	out.Bsize, out.Frsize = 4096, 4096
+	out.Blocks, out.Bfree, out.Bavail = blocks, blocks, blocks
+	out.Files, out.Ffree = 1<<40, 1<<40
+	out.NameLen = 255
+	return 0
+}
+
+// statsXattr on the root reports the request counters as JSON.
+const statsXattr = "user.s3drive.stats"
+
+func (d *Dir) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if attr != statsXattr || !d.IsRoot() {
+		return 0, syscall.ENODATA
+	}
+	v := d.fsys.Stats()
+	if len(dest) == 0 {
+		return uint32(len(v)), 0
+	}
+	if len(dest) < len(v) {
+		return uint32(len(v)), syscall.ERANGE
+	}
+	return uint32(copy(dest, v)), 0
+}

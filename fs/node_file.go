@@ -1,0 +1,370 @@
+package fs
+
+import (
+	"context"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/s3drive/s3drive/cache"
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// File is a regular file. Its content is the S3 object until someone
+// writes: then it is a staging file on local disk, owned by the inode (not
+// a handle) so that every handle, dup and Getattr sees the same bytes, and
+// uploaded whole on Flush or Fsync.
+type File struct {
+	fs.Inode
+	fsys *FS
+
+	mu        sync.Mutex // protects the following
+	meta      cache.Meta // attributes; Size and ETag are the S3 object's
+	stage     *os.File   // nil while the content is the S3 object
+	stageSize int64
+	dirty     bool // stage holds changes not yet in S3
+	local     bool // no object exists in S3 yet (created here)
+	handles   int
+}
+
+var (
+	_ = (fs.NodeOpener)((*File)(nil))
+	_ = (fs.NodeGetattrer)((*File)(nil))
+	_ = (fs.NodeSetattrer)((*File)(nil))
+)
+
+// newLocalFile is a file created on this mount, empty and not yet uploaded.
+func (f *FS) newLocalFile(mode uint32) (*File, syscall.Errno) {
+	stage, err := os.CreateTemp(f.opts.StagingDir, "stage-*")
+	if err != nil {
+		return nil, toErrno(f.log, "create staging file", f.opts.StagingDir, err)
+	}
+	file := &File{fsys: f, stage: stage, dirty: true, local: true,
+		meta: cache.Meta{Mode: syscall.S_IFREG | mode&0o7777, Mtime: time.Now()}}
+	f.markDirty(file)
+	return file, 0
+}
+
+func (f *File) key() (string, bool) { return pathOf(f.fsys.rootInode(), f.EmbeddedInode()) }
+
+func (f *File) isLocal() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.local
+}
+
+// refresh takes new metadata from S3 unless local changes take precedence.
+func (f *File) refresh(m cache.Meta) {
+	f.mu.Lock()
+	if f.stage == nil && !f.dirty {
+		f.meta = m
+	}
+	f.mu.Unlock()
+}
+
+func (f *File) fillAttr(out *fuse.Attr) {
+	f.mu.Lock()
+	m := f.meta
+	if f.stage != nil {
+		m.Size = f.stageSize
+	}
+	f.mu.Unlock()
+	f.fsys.attrFor(m, syscall.S_IFREG, out)
+}
+
+// discard drops a file that was never uploaded and reports whether it was
+// one; for other files it only forgets staged changes, since the file is
+// going away.
+func (f *File) discard() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dirty {
+		f.dirty = false
+		f.fsys.markClean(f)
+	}
+	if f.handles == 0 {
+		f.dropStageLocked()
+	}
+	return f.local
+}
+
+func (f *File) dropStageLocked() {
+	if f.stage == nil {
+		return
+	}
+	f.stage.Close()
+	os.Remove(f.stage.Name())
+	f.stage = nil
+	f.stageSize = 0
+}
+
+// ensureStagedLocked makes the staging file hold the current content,
+// downloading the object if it is not staged yet (writes into the middle
+// of an existing object need its bytes).
+func (f *File) ensureStagedLocked(ctx context.Context, key string, keep int64) error {
+	if f.stage != nil {
+		return nil
+	}
+	stage, err := os.CreateTemp(f.fsys.opts.StagingDir, "stage-*")
+	if err != nil {
+		return err
+	}
+	size := min(f.meta.Size, keep)
+	if size > 0 {
+		rc, err := f.fsys.be.Get(ctx, key, 0, size, f.meta.ETag)
+		if err == nil {
+			_, err = io.Copy(stage, rc)
+			rc.Close()
+		}
+		if err != nil {
+			stage.Close()
+			os.Remove(stage.Name())
+			return err
+		}
+	}
+	f.stage, f.stageSize = stage, size
+	return nil
+}
+
+func (f *File) setDirtyLocked() {
+	f.dirty = true
+	f.meta.Mtime = time.Now()
+	f.fsys.markDirty(f)
+}
+
+func (f *File) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	f.fillAttr(&out.Attr)
+	return 0
+}
+
+func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	writable := flags&syscall.O_ACCMODE != syscall.O_RDONLY
+	if writable && f.fsys.opts.ReadOnly {
+		return nil, 0, syscall.EROFS
+	}
+	h := f.open(flags)
+	if writable && flags&syscall.O_TRUNC != 0 {
+		f.mu.Lock()
+		errno := f.truncateLocked(ctx, 0)
+		f.mu.Unlock()
+		if errno != 0 {
+			h.Release(ctx)
+			return nil, 0, errno
+		}
+	}
+	return h, 0, 0
+}
+
+func (f *File) open(flags uint32) *handle {
+	f.mu.Lock()
+	f.handles++
+	f.mu.Unlock()
+	return &handle{file: f}
+}
+
+func (f *File) truncateLocked(ctx context.Context, size int64) syscall.Errno {
+	key, _ := f.key()
+	if f.stage == nil && size == 0 {
+		f.meta.Size = 0 // nothing to fetch
+	}
+	if err := f.ensureStagedLocked(ctx, key, size); err != nil {
+		return toErrno(f.fsys.log, "truncate", key, err)
+	}
+	if err := f.stage.Truncate(size); err != nil {
+		return toErrno(f.fsys.log, "truncate", key, err)
+	}
+	f.stageSize = size
+	f.setDirtyLocked()
+	return 0
+}
+
+// Setattr changes size in the staging file (uploaded at close) and
+// attributes in the object's metadata: in the next upload if one is
+// pending, else at once by a self-copy that replaces the metadata.
+func (f *File) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if f.fsys.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if size, ok := in.GetSize(); ok {
+		if errno := f.truncateLocked(ctx, int64(size)); errno != 0 {
+			return errno
+		}
+	}
+	old := f.meta
+	f.meta = applySetattr(f.meta, in, syscall.S_IFREG)
+	switch {
+	case f.dirty && f.handles == 0:
+		// truncate(2) or a chmod of a staged file with no open handle:
+		// nothing else will upload it.
+		if errno := f.flushLocked(ctx); errno != 0 {
+			return errno
+		}
+	case !f.dirty && !f.local && !sameAttrs(old, f.meta):
+		if errno := f.rewriteMetaLocked(ctx); errno != 0 {
+			f.meta = old
+			return errno
+		}
+	}
+	m := f.meta
+	if f.stage != nil {
+		m.Size = f.stageSize
+	}
+	f.fsys.attrFor(m, syscall.S_IFREG, &out.Attr)
+	return 0
+}
+
+func sameAttrs(a, b cache.Meta) bool {
+	return a.Mode == b.Mode && a.UID == b.UID && a.GID == b.GID && a.HasUID == b.HasUID &&
+		a.HasGID == b.HasGID && a.Mtime.Equal(b.Mtime)
+}
+
+// rewriteMetaLocked stores f.meta's attributes on the existing object with
+// one CopyObject onto itself (UploadPartCopy above 5 GiB).
+func (f *File) rewriteMetaLocked(ctx context.Context) syscall.Errno {
+	key, ok := f.key()
+	if !ok {
+		return 0
+	}
+	if f.meta.Mode == 0 {
+		f.meta.Mode = syscall.S_IFREG | f.fsys.opts.FileMode
+	}
+	info, err := f.fsys.be.Copy(ctx, key, key, f.meta.Size,
+		&s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(f.meta)})
+	if err != nil {
+		return toErrno(f.fsys.log, "setattr", key, err)
+	}
+	f.meta.ETag, f.meta.LastModified = info.ETag, info.LastModified
+	f.fsys.recordUpload(key, f.meta)
+	return 0
+}
+
+func (f *File) flush(ctx context.Context) syscall.Errno {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.flushLocked(ctx)
+}
+
+// flushLocked uploads staged changes. It returns success only once S3 has
+// the whole object; on failure the staged data stays, still dirty, for the
+// next Flush, Fsync or unmount to retry.
+func (f *File) flushLocked(ctx context.Context) syscall.Errno {
+	if !f.dirty {
+		return 0
+	}
+	key, ok := f.key()
+	if !ok {
+		// Unlinked while open: POSIX discards its data.
+		f.dirty = false
+		f.fsys.markClean(f)
+		return 0
+	}
+	m := f.meta
+	m.Size = f.stageSize
+	if m.Mode == 0 {
+		m.Mode = syscall.S_IFREG | f.fsys.opts.FileMode
+	}
+	// The caller being interrupted must not abandon an upload half done.
+	ctx = context.WithoutCancel(ctx)
+	info, err := f.fsys.be.Upload(ctx, key, f.stage, m.Size,
+		s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
+	if err != nil {
+		f.fsys.log.Error("upload failed; staged data kept", "key", key, "staging", f.stage.Name(), "err", err)
+		return syscall.EIO
+	}
+	m.ETag, m.LastModified = info.ETag, info.LastModified
+	f.meta, f.dirty, f.local = m, false, false
+	f.fsys.markClean(f)
+	f.fsys.recordUpload(key, m)
+	return 0
+}
+
+func (f *File) release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.handles--
+	if f.handles > 0 {
+		return
+	}
+	if f.dirty {
+		if _, ok := f.key(); ok {
+			f.fsys.log.Error("file closed with changes not uploaded; kept for retry at unmount",
+				"staging", f.stage.Name())
+		}
+		return
+	}
+	f.dropStageLocked()
+}
+
+// handle is one open file description.
+type handle struct {
+	file *File
+	ra   readAhead
+}
+
+var (
+	_ = (fs.FileReader)((*handle)(nil))
+	_ = (fs.FileWriter)((*handle)(nil))
+	_ = (fs.FileFlusher)((*handle)(nil))
+	_ = (fs.FileFsyncer)((*handle)(nil))
+	_ = (fs.FileReleaser)((*handle)(nil))
+)
+
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	f := h.file
+	f.mu.Lock()
+	if f.stage != nil {
+		n, err := f.stage.ReadAt(dest, off)
+		f.mu.Unlock()
+		if err != nil && err != io.EOF {
+			return nil, toErrno(f.fsys.log, "read staging", f.stage.Name(), err)
+		}
+		return fuse.ReadResultData(dest[:n]), 0
+	}
+	m := f.meta
+	f.mu.Unlock()
+	key, _ := f.key()
+	n, err := h.ra.read(ctx, f.fsys.be, key, m.ETag, m.Size, dest, off)
+	if err != nil {
+		return nil, toErrno(f.fsys.log, "read", key, err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	f := h.file
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key, _ := f.key()
+	if err := f.ensureStagedLocked(ctx, key, f.meta.Size); err != nil {
+		return 0, toErrno(f.fsys.log, "stage for write", key, err)
+	}
+	n, err := f.stage.WriteAt(data, off)
+	if end := off + int64(n); end > f.stageSize {
+		f.stageSize = end
+	}
+	if n > 0 {
+		f.setDirtyLocked()
+	}
+	if err != nil {
+		return uint32(n), toErrno(f.fsys.log, "write staging", f.stage.Name(), err)
+	}
+	return uint32(n), 0
+}
+
+// Flush runs at every close(2) of a descriptor (more than once per handle
+// after dup): the only place an upload error still reaches the program.
+func (h *handle) Flush(ctx context.Context) syscall.Errno { return h.file.flush(ctx) }
+
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return h.file.flush(ctx) }
+
+// Release's result is ignored by the kernel; errors were reported by Flush.
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.file.release()
+	return 0
+}

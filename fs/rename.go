@@ -1,0 +1,225 @@
+package fs
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/s3drive/s3drive/cache"
+)
+
+// Rename moves a file with CopyObject + DeleteObject, and a folder by
+// copying every key under it in parallel (bounded), then deleting the old
+// keys in batches. A folder move is not atomic: a failure part way leaves
+// the source complete and a partial copy. See docs/SEMANTICS.md.
+func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if d.fsys.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	if flags&^renameNoReplace != 0 {
+		return syscall.EINVAL // RENAME_EXCHANGE and whiteouts cannot be done on S3
+	}
+	dst, ok := newParent.(*Dir)
+	if !ok {
+		return syscall.EXDEV
+	}
+	srcDir, ok1 := d.key()
+	dstDir, ok2 := dst.key()
+	if !ok1 || !ok2 {
+		return syscall.ENOENT
+	}
+	if !validName(newName) {
+		return syscall.EINVAL
+	}
+	srcKey, dstKey := childKey(srcDir, name), childKey(dstDir, newName)
+	if srcKey == dstKey {
+		return 0
+	}
+	if flags&renameNoReplace != 0 {
+		if _, err := d.fsys.resolve(ctx, dstDir, newName); err == nil {
+			return syscall.EEXIST
+		}
+	}
+	var ops fs.InodeEmbedder
+	if ch := d.GetChild(name); ch != nil {
+		ops = ch.Operations()
+	} else {
+		res, err := d.fsys.resolve(ctx, srcDir, name)
+		if err != nil {
+			return toErrno(d.fsys.log, "rename", srcKey, err)
+		}
+		ops = d.child(ctx, name, res, new(fuse.Attr)).Operations()
+	}
+	var errno syscall.Errno
+	entry := cache.Entry{Name: newName}
+	switch n := ops.(type) {
+	case *Dir:
+		entry.Dir = true
+		errno = d.fsys.renameDir(ctx, srcKey+"/", dstKey+"/")
+	case *File:
+		errno = n.rename(ctx, srcKey, dstKey)
+	case *Symlink:
+		n.mu.Lock()
+		errno = d.fsys.moveObject(ctx, srcKey, dstKey, n.meta)
+		n.mu.Unlock()
+	}
+	if errno != 0 {
+		return errno
+	}
+	d.fsys.cache.ClearNegative(dstKey)
+	if m, ok := d.fsys.cache.Known(dstKey); ok && !entry.Dir {
+		entry.Observed = cache.Observed{Size: m.Size, ETag: m.ETag, LastModified: m.LastModified}
+	}
+	if l, _ := d.fsys.cache.Listing(dstDir); l != nil && (entry.Dir || entry.ETag != "") {
+		l.Set(entry)
+	}
+	d.fsys.removed(ctx, srcDir, name)
+	return 0
+}
+
+// rename moves a file. Staged changes are not uploaded under the old name:
+// the old object is deleted and the data goes up once, under the new name,
+// at the next Flush (the temp-file-then-rename pattern of editors and rsync).
+func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.local:
+		return 0
+	case f.dirty:
+		if err := f.fsys.be.Delete(ctx, srcKey); err != nil {
+			return toErrno(f.fsys.log, "rename", srcKey, err)
+		}
+		f.fsys.cache.Delete(srcKey)
+		f.local = true
+		return 0
+	}
+	if errno := f.fsys.moveObject(ctx, srcKey, dstKey, f.meta); errno != 0 {
+		return errno
+	}
+	f.meta, _ = f.fsys.cache.Known(dstKey)
+	return 0
+}
+
+// moveObject copies one object (metadata included) and deletes the source.
+func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta) syscall.Errno {
+	info, err := f.be.Copy(ctx, srcKey, dstKey, m.Size, nil)
+	if err != nil {
+		return toErrno(f.log, "rename", srcKey, err)
+	}
+	if err := f.be.Delete(ctx, srcKey); err != nil {
+		return toErrno(f.log, "rename", srcKey, err)
+	}
+	f.cache.Delete(srcKey)
+	m.ETag, m.LastModified = info.ETag, info.LastModified
+	f.recordUpload(dstKey, m)
+	return 0
+}
+
+// renameDir moves every key under src to dst.
+func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
+	f.flushUnder(ctx, src)
+	page, err := f.be.List(ctx, dst, "", "", 2)
+	if err != nil {
+		return toErrno(f.log, "rename", dst, err)
+	}
+	for _, o := range page.Objects {
+		if o.Key != dst {
+			return syscall.ENOTEMPTY
+		}
+	}
+	var objects []struct {
+		key  string
+		size int64
+	}
+	token := ""
+	for {
+		page, err := f.be.List(ctx, src, "", token, 1000)
+		if err != nil {
+			return toErrno(f.log, "rename", src, err)
+		}
+		for _, o := range page.Objects {
+			objects = append(objects, struct {
+				key  string
+				size int64
+			}{o.Key, o.Size})
+		}
+		if token = page.NextToken; token == "" {
+			break
+		}
+	}
+
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		slots    = make(chan struct{}, f.opts.CopyConcurrency)
+	)
+	for _, o := range objects {
+		slots <- struct{}{}
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed {
+			<-slots
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			newKey := dst + strings.TrimPrefix(o.key, src)
+			info, err := f.be.Copy(ctx, o.key, newKey, o.size, nil)
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return
+			}
+			if m, ok := f.cache.Known(o.key); ok {
+				m.ETag, m.LastModified = info.ETag, info.LastModified
+				f.cache.Put(newKey, m)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return toErrno(f.log, "rename", src, firstErr)
+	}
+	keys := make([]string, len(objects))
+	for i, o := range objects {
+		keys[i] = o.key
+		f.cache.Delete(o.key)
+	}
+	if len(keys) > 0 {
+		if err := f.be.Delete(ctx, keys...); err != nil {
+			return toErrno(f.log, "rename", src, err)
+		}
+	}
+	f.cache.DropTree(src)
+	f.cache.DropTree(dst)
+	return 0
+}
+
+// flushUnder uploads staged files under prefix before their keys move.
+func (f *FS) flushUnder(ctx context.Context, prefix string) {
+	f.dirtyMu.Lock()
+	var files []*File
+	for file := range f.dirty {
+		files = append(files, file)
+	}
+	f.dirtyMu.Unlock()
+	for _, file := range files {
+		if key, ok := file.key(); ok && strings.HasPrefix(key, prefix) {
+			file.flush(ctx)
+		}
+	}
+}
+
+// renameNoReplace is renameat2's RENAME_NOREPLACE (go-fuse names only
+// RENAME_EXCHANGE).
+const renameNoReplace = 0x1

@@ -1,0 +1,79 @@
+// Package s3backend is the only package that speaks S3. It defines the small,
+// SDK-free Backend interface the filesystem is written against, implements it
+// over aws-sdk-go-v2 (S3) and in memory (Memory, for fast unit tests), and
+// counts every request it sends so tests and users can see what an operation
+// cost.
+//
+// Keys given to and returned by a Backend are relative to the mount's root:
+// the S3 implementation adds and strips the client-folder prefix, so nothing
+// above this package can address a key outside that prefix.
+package s3backend
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors; implementations wrap them so callers can use errors.Is.
+var (
+	ErrNotFound     = errors.New("object not found")
+	ErrNoSuchBucket = errors.New("bucket does not exist")
+	ErrAccessDenied = errors.New("access denied")
+	ErrPrecondition = errors.New("object changed (precondition failed)")
+	ErrUnreachable  = errors.New("endpoint unreachable")
+)
+
+// ObjectInfo describes one object. Metadata is only filled by Head (listings
+// do not carry user metadata); its keys are lower-case and without the
+// "x-amz-meta-" prefix.
+type ObjectInfo struct {
+	Key          string
+	Size         int64
+	ETag         string // without surrounding quotes
+	LastModified time.Time
+	ContentType  string
+	StorageClass string
+	Metadata     map[string]string
+}
+
+// ListPage is one page of a ListObjectsV2 call.
+type ListPage struct {
+	Objects  []ObjectInfo
+	Prefixes []string // common prefixes, each ending in the delimiter
+	// NextToken is empty on the last page.
+	NextToken string
+}
+
+// PutOptions are the headers an upload or a metadata-replacing copy sets.
+type PutOptions struct {
+	ContentType string
+	Metadata    map[string]string
+}
+
+// Backend is what the filesystem needs from an object store.
+type Backend interface {
+	// Head returns an object's info and user metadata, or ErrNotFound.
+	Head(ctx context.Context, key string) (ObjectInfo, error)
+	// List returns one page of keys under prefix. With delimiter "/" it
+	// returns the direct children: objects and common prefixes.
+	List(ctx context.Context, prefix, delimiter, token string, maxKeys int) (ListPage, error)
+	// Get reads length bytes from off (length < 0: to the end). If ifMatch is
+	// not empty and the object's ETag differs, it fails with ErrPrecondition.
+	Get(ctx context.Context, key string, off, length int64, ifMatch string) (io.ReadCloser, error)
+	// Upload stores size bytes read from r as key: one PUT when small,
+	// a parallel multipart upload otherwise. It returns only once the
+	// store acknowledged the whole object.
+	Upload(ctx context.Context, key string, r io.ReaderAt, size int64, opts PutOptions) (ObjectInfo, error)
+	// Copy copies src to dst. With opts nil the metadata is copied; otherwise
+	// it is replaced by opts (how attributes are changed in place).
+	Copy(ctx context.Context, src, dst string, size int64, opts *PutOptions) (ObjectInfo, error)
+	// Delete removes keys, in batches where the store supports it. Deleting
+	// a missing key is not an error.
+	Delete(ctx context.Context, keys ...string) error
+	// Presign returns a temporary GET URL for key.
+	Presign(ctx context.Context, key string, ttl time.Duration) (string, error)
+	// Counters reports how many requests of each kind were sent.
+	Counters() map[string]int64
+}

@@ -1,0 +1,44 @@
+package s3backend
+
+import (
+	"maps"
+	"sync"
+)
+
+// Request kinds, named as the S3 API names them.
+const (
+	OpHead              = "HeadObject"
+	OpList              = "ListObjectsV2"
+	OpGet               = "GetObject"
+	OpPut               = "PutObject"
+	OpCopy              = "CopyObject"
+	OpDelete            = "DeleteObject"
+	OpDeleteBatch       = "DeleteObjects"
+	OpCreateMultipart   = "CreateMultipartUpload"
+	OpUploadPart        = "UploadPart"
+	OpUploadPartCopy    = "UploadPartCopy"
+	OpCompleteMultipart = "CompleteMultipartUpload"
+	OpAbortMultipart    = "AbortMultipartUpload"
+	OpOther             = "Other"
+)
+
+// counters is a concurrency-safe tally of requests by kind.
+type counters struct {
+	mu sync.Mutex
+	n  map[string]int64
+}
+
+func (c *counters) add(op string) {
+	c.mu.Lock()
+	if c.n == nil {
+		c.n = make(map[string]int64)
+	}
+	c.n[op]++
+	c.mu.Unlock()
+}
+
+func (c *counters) snapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
+}

@@ -1,0 +1,232 @@
+package s3backend
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"maps"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Memory is an in-memory Backend for unit tests. It follows S3's listing
+// rules (lexical order, delimiter roll-up, paging) and counts calls the way
+// S3 counts requests.
+type Memory struct {
+	mu      sync.Mutex
+	objects map[string]memObject
+	count   counters
+	// Fail, when set, is consulted before every request; a non-nil error
+	// fails that request (fault injection for tests).
+	Fail func(op, key string) error
+	// PageSize caps keys per List page (default 1000, as S3).
+	PageSize int
+}
+
+type memObject struct {
+	data     []byte
+	etag     string
+	modified time.Time
+	opts     PutOptions
+}
+
+var _ Backend = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory { return &Memory{objects: map[string]memObject{}} }
+
+func (m *Memory) Counters() map[string]int64 { return m.count.snapshot() }
+
+func (m *Memory) begin(op, key string) error {
+	m.count.add(op)
+	if m.Fail != nil {
+		return m.Fail(op, key)
+	}
+	return nil
+}
+
+func (o memObject) info(key string) ObjectInfo {
+	return ObjectInfo{Key: key, Size: int64(len(o.data)), ETag: o.etag, LastModified: o.modified,
+		ContentType: o.opts.ContentType, StorageClass: "STANDARD", Metadata: maps.Clone(o.opts.Metadata)}
+}
+
+func (m *Memory) Head(ctx context.Context, key string) (ObjectInfo, error) {
+	if err := m.begin(OpHead, key); err != nil {
+		return ObjectInfo{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.objects[key]
+	if !ok {
+		return ObjectInfo{}, fmt.Errorf("HEAD %q: %w", key, ErrNotFound)
+	}
+	if o.opts.Metadata == nil {
+		o.opts.Metadata = map[string]string{}
+	}
+	return o.info(key), nil
+}
+
+func (m *Memory) List(ctx context.Context, prefix, delimiter, token string, maxKeys int) (ListPage, error) {
+	if err := m.begin(OpList, prefix); err != nil {
+		return ListPage{}, err
+	}
+	if maxKeys <= 0 || maxKeys > 1000 {
+		maxKeys = 1000
+	}
+	if m.PageSize > 0 && maxKeys > m.PageSize {
+		maxKeys = m.PageSize
+	}
+	m.mu.Lock()
+	keys := make([]string, 0, len(m.objects))
+	for k := range m.objects {
+		if strings.HasPrefix(k, prefix) && k > token {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var page ListPage
+	seen := map[string]bool{}
+	n := 0
+	for _, k := range keys {
+		if n == maxKeys {
+			page.NextToken = lastOf(page)
+			break
+		}
+		if delimiter != "" {
+			if i := strings.Index(k[len(prefix):], delimiter); i >= 0 {
+				p := k[:len(prefix)+i+len(delimiter)]
+				if !seen[p] {
+					seen[p] = true
+					page.Prefixes = append(page.Prefixes, p)
+					n++
+				}
+				continue
+			}
+		}
+		o := m.objects[k]
+		info := o.info(k)
+		info.Metadata, info.ContentType = nil, ""
+		page.Objects = append(page.Objects, info)
+		n++
+	}
+	m.mu.Unlock()
+	return page, nil
+}
+
+// lastOf returns the continuation token for a full page: the greatest key
+// it holds, or past every key under its last common prefix.
+func lastOf(p ListPage) string {
+	last := ""
+	if n := len(p.Objects); n > 0 {
+		last = p.Objects[n-1].Key
+	}
+	if n := len(p.Prefixes); n > 0 && p.Prefixes[n-1] > last {
+		// UTF-8 keys never hold 0xff, so this sorts after every key under it.
+		last = p.Prefixes[n-1] + "\xff"
+	}
+	return last
+}
+
+func (m *Memory) Get(ctx context.Context, key string, off, length int64, ifMatch string) (io.ReadCloser, error) {
+	if err := m.begin(OpGet, key); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	o, ok := m.objects[key]
+	m.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("GET %q: %w", key, ErrNotFound)
+	}
+	if ifMatch != "" && ifMatch != o.etag {
+		return nil, fmt.Errorf("GET %q: %w", key, ErrPrecondition)
+	}
+	size := int64(len(o.data))
+	off = min(off, size)
+	end := size
+	if length >= 0 {
+		end = min(off+length, size)
+	}
+	return io.NopCloser(bytes.NewReader(o.data[off:end])), nil
+}
+
+func (m *Memory) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, opts PutOptions) (ObjectInfo, error) {
+	if err := m.begin(OpPut, key); err != nil {
+		return ObjectInfo{}, err
+	}
+	data := make([]byte, size)
+	if _, err := r.ReadAt(data, 0); err != nil && err != io.EOF {
+		return ObjectInfo{}, fmt.Errorf("PUT %q: reading body: %w", key, err)
+	}
+	return m.store(key, data, opts), nil
+}
+
+func (m *Memory) store(key string, data []byte, opts PutOptions) ObjectInfo {
+	sum := md5.Sum(data)
+	o := memObject{data: data, etag: hex.EncodeToString(sum[:]), modified: time.Now().UTC().Truncate(time.Millisecond),
+		opts: PutOptions{ContentType: opts.ContentType, Metadata: maps.Clone(opts.Metadata)}}
+	m.mu.Lock()
+	m.objects[key] = o
+	m.mu.Unlock()
+	return o.info(key)
+}
+
+func (m *Memory) Copy(ctx context.Context, src, dst string, size int64, opts *PutOptions) (ObjectInfo, error) {
+	if err := m.begin(OpCopy, src); err != nil {
+		return ObjectInfo{}, err
+	}
+	m.mu.Lock()
+	o, ok := m.objects[src]
+	m.mu.Unlock()
+	if !ok {
+		return ObjectInfo{}, fmt.Errorf("COPY %q: %w", src, ErrNotFound)
+	}
+	if opts == nil {
+		opts = &o.opts
+	}
+	return m.store(dst, o.data, *opts), nil
+}
+
+func (m *Memory) Delete(ctx context.Context, keys ...string) error {
+	op := OpDelete
+	if len(keys) > 1 {
+		op = OpDeleteBatch
+	}
+	for start := 0; start < len(keys); start += deleteBatch {
+		batch := keys[start:min(start+deleteBatch, len(keys))]
+		if err := m.begin(op, batch[0]); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		for _, k := range batch {
+			delete(m.objects, k)
+		}
+		m.mu.Unlock()
+	}
+	return nil
+}
+
+func (m *Memory) Presign(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	return "memory://" + key + "?expires=" + time.Now().Add(ttl).UTC().Format(time.RFC3339), nil
+}
+
+// PutObject stores an object directly, as another S3 client would.
+func (m *Memory) PutObject(key string, data []byte, metadata map[string]string) ObjectInfo {
+	return m.store(key, data, PutOptions{Metadata: metadata})
+}
+
+// Keys returns every stored key in order.
+func (m *Memory) Keys() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys := make([]string, 0, len(m.objects))
+	for k := range m.objects {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

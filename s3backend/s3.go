@@ -1,0 +1,479 @@
+package s3backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// Config says which bucket and folder to reach, and how.
+type Config struct {
+	Bucket string
+	// Prefix is the client folder inside the bucket ("clients/acme"), without
+	// leading or trailing slash; empty for the whole bucket.
+	Prefix   string
+	Endpoint string // custom S3-compatible endpoint; empty for AWS
+	Region   string // overrides the AWS config chain's region
+	Profile  string // shared-config profile; empty for the default chain
+	// PathStyle forces path-style addressing; with a custom endpoint it is
+	// the default, since most S3-compatible servers lack virtual hosts.
+	PathStyle bool
+	// MaxConns bounds requests in flight to the endpoint (default 64).
+	MaxConns int
+	// PartSize is the multipart part size (default 16 MiB); uploads at or
+	// below it are one PutObject.
+	PartSize int64
+	// PartsInFlight bounds parallel part uploads per object (default 4).
+	PartsInFlight int
+	// MaxAttempts is the SDK retry limit per request (default 5).
+	MaxAttempts int
+	Logger      *slog.Logger
+}
+
+const (
+	defaultPartSize = 16 << 20
+	maxParts        = 10000
+	maxCopySize     = 5 << 30 // CopyObject's limit; larger copies go part by part
+	copyPartSize    = 512 << 20
+	deleteBatch     = 1000
+)
+
+// S3 is the Backend over aws-sdk-go-v2.
+type S3 struct {
+	client  *s3.Client
+	presign *s3.PresignClient
+	bucket  string
+	prefix  string // "" or "clients/acme/"
+	cfg     Config
+	count   counters
+	// slots bounds parallel part uploads and copies across all objects.
+	slots chan struct{}
+}
+
+var _ Backend = (*S3)(nil)
+
+// New builds a client from the standard AWS configuration chain
+// (environment, shared files and profiles, SSO, instance and container
+// roles) plus cfg. It sends no request.
+func New(ctx context.Context, cfg Config) (*S3, error) {
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 64
+	}
+	if cfg.PartSize <= 0 {
+		cfg.PartSize = defaultPartSize
+	}
+	if cfg.PartSize < 5<<20 {
+		return nil, fmt.Errorf("part size %d is below S3's 5 MiB minimum", cfg.PartSize)
+	}
+	if cfg.PartsInFlight <= 0 {
+		cfg.PartsInFlight = 4
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &S3{bucket: cfg.Bucket, cfg: cfg, slots: make(chan struct{}, cfg.MaxConns)}
+	if p := strings.Trim(cfg.Prefix, "/"); p != "" {
+		b.prefix = p + "/"
+	}
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryer(func() aws.Retryer {
+			// No client-side retry token bucket: with dozens of parallel
+			// requests it turns a few server errors into local failures.
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = cfg.MaxAttempts
+				o.RateLimiter = ratelimit.None
+			})
+		}),
+		// The 2025 SDK default adds CRC trailers that several S3-compatible
+		// servers reject; checksums are sent only where S3 requires them.
+		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+	}
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	if cfg.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		// Custom endpoints rarely care about the region, but SigV4 needs one.
+		awsCfg.Region = "us-east-1"
+	}
+	httpClient, err := newHTTPClient(cfg.MaxConns, &b.count, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	b.client = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		// Set here, not in the config chain, so credential providers keep
+		// the SDK's own client and only S3 requests are counted.
+		o.HTTPClient = httpClient
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.PathStyle || cfg.Endpoint != ""
+	})
+	b.presign = s3.NewPresignClient(b.client)
+	return b, nil
+}
+
+// Check verifies with one small listing that the endpoint answers, the
+// credentials are accepted and the bucket exists. Its error says which.
+func (b *S3) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err := b.List(ctx, "", "/", "", 1)
+	return err
+}
+
+func (b *S3) full(key string) string { return b.prefix + key }
+
+func (b *S3) rel(key string) string { return strings.TrimPrefix(key, b.prefix) }
+
+func (b *S3) Counters() map[string]int64 { return b.count.snapshot() }
+
+func (b *S3) Head(ctx context.Context, key string) (ObjectInfo, error) {
+	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(key))})
+	if err != nil {
+		return ObjectInfo{}, b.wrap("HEAD", key, err)
+	}
+	return ObjectInfo{
+		Key:          key,
+		Size:         aws.ToInt64(out.ContentLength),
+		ETag:         trimETag(aws.ToString(out.ETag)),
+		LastModified: aws.ToTime(out.LastModified),
+		ContentType:  aws.ToString(out.ContentType),
+		StorageClass: string(out.StorageClass),
+		Metadata:     lowerKeys(out.Metadata),
+	}, nil
+}
+
+func (b *S3) List(ctx context.Context, prefix, delimiter, token string, maxKeys int) (ListPage, error) {
+	in := &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(b.full(prefix))}
+	if delimiter != "" {
+		in.Delimiter = aws.String(delimiter)
+	}
+	if token != "" {
+		in.ContinuationToken = aws.String(token)
+	}
+	if maxKeys > 0 {
+		in.MaxKeys = aws.Int32(int32(maxKeys))
+	}
+	out, err := b.client.ListObjectsV2(ctx, in)
+	if err != nil {
+		return ListPage{}, b.wrap("LIST", prefix, err)
+	}
+	page := ListPage{Objects: make([]ObjectInfo, 0, len(out.Contents))}
+	for _, o := range out.Contents {
+		page.Objects = append(page.Objects, ObjectInfo{
+			Key:          b.rel(aws.ToString(o.Key)),
+			Size:         aws.ToInt64(o.Size),
+			ETag:         trimETag(aws.ToString(o.ETag)),
+			LastModified: aws.ToTime(o.LastModified),
+			StorageClass: string(o.StorageClass),
+		})
+	}
+	for _, p := range out.CommonPrefixes {
+		page.Prefixes = append(page.Prefixes, b.rel(aws.ToString(p.Prefix)))
+	}
+	if aws.ToBool(out.IsTruncated) {
+		page.NextToken = aws.ToString(out.NextContinuationToken)
+		if page.NextToken == "" {
+			return page, fmt.Errorf("LIST %q: truncated listing without continuation token", prefix)
+		}
+	}
+	return page, nil
+}
+
+func (b *S3) Get(ctx context.Context, key string, off, length int64, ifMatch string) (io.ReadCloser, error) {
+	in := &s3.GetObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(key))}
+	switch {
+	case length == 0:
+		return io.NopCloser(strings.NewReader("")), nil
+	case length > 0:
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", off, off+length-1))
+	case off > 0:
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", off))
+	}
+	if ifMatch != "" {
+		in.IfMatch = aws.String(`"` + ifMatch + `"`)
+	}
+	out, err := b.client.GetObject(ctx, in)
+	if err != nil {
+		return nil, b.wrap("GET", key, err)
+	}
+	return out.Body, nil
+}
+
+func (b *S3) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, opts PutOptions) (ObjectInfo, error) {
+	if size <= b.cfg.PartSize {
+		out, err := b.client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        &b.bucket,
+			Key:           aws.String(b.full(key)),
+			Body:          io.NewSectionReader(r, 0, size),
+			ContentLength: aws.Int64(size),
+			ContentType:   nonEmpty(opts.ContentType),
+			Metadata:      opts.Metadata,
+		})
+		if err != nil {
+			return ObjectInfo{}, b.wrap("PUT", key, err)
+		}
+		return ObjectInfo{Key: key, Size: size, ETag: trimETag(aws.ToString(out.ETag)),
+			ContentType: opts.ContentType, Metadata: opts.Metadata}, nil
+	}
+	partSize := PartSizeFor(size, b.cfg.PartSize)
+	return b.multipart(ctx, key, opts, size, partSize, func(ctx context.Context, id *string, num int32, off, n int64) (string, error) {
+		out, err := b.client.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket: &b.bucket, Key: aws.String(b.full(key)), UploadId: id,
+			PartNumber: aws.Int32(num), Body: io.NewSectionReader(r, off, n), ContentLength: aws.Int64(n),
+		})
+		if err != nil {
+			return "", err
+		}
+		return aws.ToString(out.ETag), nil
+	})
+}
+
+// PartSizeFor returns the part size for an upload of size bytes: base, or
+// larger (whole MiB) where base would need more than S3's 10,000 parts.
+func PartSizeFor(size, base int64) int64 {
+	if size <= base*maxParts {
+		return base
+	}
+	const mib = 1 << 20
+	p := (size + maxParts - 1) / maxParts
+	return (p + mib - 1) / mib * mib
+}
+
+type partFunc func(ctx context.Context, uploadID *string, num int32, off, n int64) (etag string, err error)
+
+// multipart runs a multipart upload whose parts are produced by part, at
+// most PartsInFlight at once per object and MaxConns across the backend. Any
+// failure aborts the upload so no orphaned parts are billed.
+func (b *S3) multipart(ctx context.Context, key string, opts PutOptions, size, partSize int64, part partFunc) (ObjectInfo, error) {
+	created, err := b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: &b.bucket, Key: aws.String(b.full(key)),
+		ContentType: nonEmpty(opts.ContentType), Metadata: opts.Metadata,
+	})
+	if err != nil {
+		return ObjectInfo{}, b.wrap("multipart create", key, err)
+	}
+	id := created.UploadId
+	nparts := int((size + partSize - 1) / partSize)
+	parts := make([]types.CompletedPart, nparts)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+		perFile  = make(chan struct{}, b.cfg.PartsInFlight)
+	)
+	for i := 0; i < nparts && ctx.Err() == nil; i++ {
+		off := int64(i) * partSize
+		n := min(partSize, size-off)
+		perFile <- struct{}{}
+		b.slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-b.slots; <-perFile; wg.Done() }()
+			etag, err := part(ctx, id, int32(i+1), off, n)
+			if err != nil {
+				errOnce.Do(func() { firstErr = err; cancel() })
+				return
+			}
+			parts[i] = types.CompletedPart{ETag: aws.String(etag), PartNumber: aws.Int32(int32(i + 1))}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		b.abort(key, id)
+		return ObjectInfo{}, b.wrap("multipart part", key, firstErr)
+	}
+	done, err := b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &b.bucket, Key: aws.String(b.full(key)), UploadId: id,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	})
+	if err != nil {
+		b.abort(key, id)
+		return ObjectInfo{}, b.wrap("multipart complete", key, err)
+	}
+	return ObjectInfo{Key: key, Size: size, ETag: trimETag(aws.ToString(done.ETag)),
+		ContentType: opts.ContentType, Metadata: opts.Metadata}, nil
+}
+
+func (b *S3) abort(key string, id *string) {
+	// The caller's context may be the one that was cancelled.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket: &b.bucket, Key: aws.String(b.full(key)), UploadId: id,
+	}); err != nil {
+		b.cfg.Logger.Warn("abort multipart upload failed", "key", key, "err", err)
+	}
+}
+
+func (b *S3) Copy(ctx context.Context, src, dst string, size int64, opts *PutOptions) (ObjectInfo, error) {
+	source := copySource(b.bucket, b.full(src))
+	if size > maxCopySize {
+		return b.copyLarge(ctx, src, dst, source, size, opts)
+	}
+	in := &s3.CopyObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(dst)), CopySource: aws.String(source)}
+	if opts != nil {
+		in.MetadataDirective = types.MetadataDirectiveReplace
+		in.Metadata = opts.Metadata
+		in.ContentType = nonEmpty(opts.ContentType)
+	}
+	out, err := b.client.CopyObject(ctx, in)
+	if err != nil {
+		return ObjectInfo{}, b.wrap("COPY", src+" -> "+dst, err)
+	}
+	info := ObjectInfo{Key: dst, Size: size}
+	if r := out.CopyObjectResult; r != nil {
+		info.ETag = trimETag(aws.ToString(r.ETag))
+		info.LastModified = aws.ToTime(r.LastModified)
+	}
+	if opts != nil {
+		info.Metadata, info.ContentType = opts.Metadata, opts.ContentType
+	}
+	return info, nil
+}
+
+// copyLarge copies objects above CopyObject's 5 GiB limit part by part.
+func (b *S3) copyLarge(ctx context.Context, src, dst, source string, size int64, opts *PutOptions) (ObjectInfo, error) {
+	if opts == nil {
+		head, err := b.Head(ctx, src)
+		if err != nil {
+			return ObjectInfo{}, err
+		}
+		opts = &PutOptions{ContentType: head.ContentType, Metadata: head.Metadata}
+	}
+	partSize := PartSizeFor(size, copyPartSize)
+	return b.multipart(ctx, dst, *opts, size, partSize, func(ctx context.Context, id *string, num int32, off, n int64) (string, error) {
+		out, err := b.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+			Bucket: &b.bucket, Key: aws.String(b.full(dst)), UploadId: id, PartNumber: aws.Int32(num),
+			CopySource: aws.String(source), CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", off, off+n-1)),
+		})
+		if err != nil {
+			return "", err
+		}
+		return aws.ToString(out.CopyPartResult.ETag), nil
+	})
+}
+
+func (b *S3) Delete(ctx context.Context, keys ...string) error {
+	if len(keys) == 1 {
+		_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(keys[0]))})
+		if err != nil && !errors.Is(b.wrap("", "", err), ErrNotFound) {
+			return b.wrap("DELETE", keys[0], err)
+		}
+		return nil
+	}
+	for start := 0; start < len(keys); start += deleteBatch {
+		batch := keys[start:min(start+deleteBatch, len(keys))]
+		ids := make([]types.ObjectIdentifier, len(batch))
+		for i, k := range batch {
+			ids[i] = types.ObjectIdentifier{Key: aws.String(b.full(k))}
+		}
+		out, err := b.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: &b.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return b.wrap("DELETE batch", batch[0], err)
+		}
+		for _, e := range out.Errors {
+			if aws.ToString(e.Code) == "NoSuchKey" {
+				continue
+			}
+			return fmt.Errorf("DELETE %q: %s: %s", b.rel(aws.ToString(e.Key)), aws.ToString(e.Code), aws.ToString(e.Message))
+		}
+	}
+	return nil
+}
+
+func (b *S3) Presign(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	req, err := b.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(key))},
+		s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", b.wrap("presign", key, err)
+	}
+	return req.URL, nil
+}
+
+// wrap turns an SDK error into one that wraps this package's sentinels and
+// names the operation and key.
+func (b *S3) wrap(op, key string, err error) error {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		var sentinel error
+		switch apiErr.ErrorCode() {
+		case "NoSuchKey", "NotFound":
+			sentinel = ErrNotFound
+		case "NoSuchBucket":
+			sentinel = fmt.Errorf("%w: %q", ErrNoSuchBucket, b.bucket)
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden", "InvalidToken", "ExpiredToken":
+			sentinel = ErrAccessDenied
+		case "PreconditionFailed":
+			sentinel = ErrPrecondition
+		}
+		if sentinel != nil {
+			return fmt.Errorf("%s %q: %w (%s)", op, key, sentinel, apiErr.ErrorCode())
+		}
+	}
+	var netErr *net.OpError
+	if errors.As(err, &netErr) && netErr.Op == "dial" {
+		return fmt.Errorf("%s %q: %w: %v", op, key, ErrUnreachable, netErr.Err)
+	}
+	return fmt.Errorf("%s %q: %w", op, key, err)
+}
+
+func trimETag(s string) string { return strings.Trim(s, `"`) }
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func lowerKeys(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// copySource is the URL-encoded "bucket/key" CopyObject expects; each
+// segment is escaped so names with spaces, '+', '%' or '?' survive.
+func copySource(bucket, key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return bucket + "/" + strings.Join(segs, "/")
+}
