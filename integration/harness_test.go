@@ -1,0 +1,364 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	accessKey = "s3drive-test"
+	secretKey = "s3drive-test-secret"
+	bucket    = "bucket"
+	clientDir = "clients/acme"
+)
+
+// env is the shared test world: one S3 server and the s3drive binary.
+var env struct {
+	skip     string // why the suite cannot run here, if it cannot
+	work     string
+	binary   string
+	vgw      string
+	endpoint string
+	server   *exec.Cmd
+	s3       *s3.Client
+}
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		var err error
+		if env.work, err = os.MkdirTemp("", "s3drive-it-"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(env.work)
+		if err := setup(); err != nil {
+			env.skip = err.Error()
+		}
+		defer func() {
+			if env.server != nil {
+				env.server.Process.Kill()
+				env.server.Wait()
+			}
+		}()
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func setup() error {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return fmt.Errorf("/dev/fuse: %w", err)
+	}
+	if os.Geteuid() != 0 {
+		if _, err := exec.LookPath("fusermount3"); err != nil {
+			return fmt.Errorf("not root and no fusermount3: %w", err)
+		}
+	}
+	env.binary = filepath.Join(env.work, "s3drive")
+	if out, err := exec.Command("go", "build", "-o", env.binary, "../cmd/s3drive").CombinedOutput(); err != nil {
+		return fmt.Errorf("building s3drive: %v\n%s", err, out)
+	}
+	out, err := exec.Command("go", "tool", "-n", "versitygw").Output()
+	if err != nil {
+		return fmt.Errorf("building versitygw (go tool -n versitygw): %v", err)
+	}
+	env.vgw = strings.TrimSpace(string(out))
+	srv, endpoint, err := startServer(filepath.Join(env.work, "s3"))
+	if err != nil {
+		return err
+	}
+	env.server, env.endpoint = srv, endpoint
+	env.s3 = sdkClient(endpoint)
+	_, err = env.s3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	return err
+}
+
+// startServer runs versitygw on a free loopback port over root, and
+// returns once it accepts connections.
+func startServer(root string) (*exec.Cmd, string, error) {
+	for _, d := range []string{root + "/data", root + "/sidecar"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, "", err
+		}
+	}
+	addr, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	return startServerAt(root, addr)
+}
+
+func startServerAt(root, addr string) (*exec.Cmd, string, error) {
+	cmd := exec.Command(env.vgw, "--access", accessKey, "--secret", secretKey, "--port", addr,
+		"posix", "--sidecar", root+"/sidecar", root+"/data")
+	logFile, err := os.Create(root + ".log")
+	if err != nil {
+		return nil, "", err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return cmd, "http://" + addr, nil
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			return nil, "", fmt.Errorf("versitygw did not listen on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a port we cannot be told about
+	}
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func sdkClient(endpoint string) *s3.Client {
+	return s3.New(s3.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
+		// versitygw, like several S3-compatible servers, predates the
+		// SDK's default CRC trailers.
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	})
+}
+
+// need stops a test whose environment is missing: a failure under CI, a
+// visible skip elsewhere.
+func need(t *testing.T) {
+	t.Helper()
+	if env.skip == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("integration environment unavailable under CI: %s", env.skip)
+	}
+	t.Skipf("integration environment unavailable: %s", env.skip)
+}
+
+// mount is one running s3drive process.
+type mount struct {
+	t        *testing.T
+	dir      string
+	cacheDir string
+	cmd      *exec.Cmd
+	exited   chan error
+	stderr   *strings.Builder
+}
+
+// freshClient empties the client folder so each test starts clean.
+func freshClient(t *testing.T) {
+	t.Helper()
+	keys := listKeys(t, "")
+	// Deepest first: versitygw keeps folders as directories.
+	sort.Sort(sort.Reverse(sort.StringSlice(keys)))
+	for _, k := range keys {
+		if _, err := env.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{
+			Bucket: aws.String(bucket), Key: aws.String(clientDir + "/" + k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// startMount mounts s3://bucket/clients/acme with a cache dir of its own
+// (or cacheDir, to test what survives a remount).
+func startMount(t *testing.T, cacheDir string, extra ...string) *mount {
+	t.Helper()
+	need(t)
+	if cacheDir == "" {
+		cacheDir = t.TempDir()
+	}
+	m := &mount{t: t, dir: t.TempDir(), cacheDir: cacheDir, exited: make(chan error, 1), stderr: &strings.Builder{}}
+	args := append([]string{"mount", "--endpoint", env.endpoint, "--cache-dir", cacheDir,
+		"s3://" + bucket + "/" + clientDir, m.dir}, extra...)
+	m.cmd = exec.Command(env.binary, args...)
+	m.cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey,
+		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	stdout, err := m.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := m.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			m.stderr.WriteString(sc.Text() + "\n")
+		}
+	}()
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "s3drive: mounted") {
+				ready <- true
+			}
+		}
+		ready <- false
+		m.exited <- m.cmd.Wait()
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			<-m.exited
+			t.Fatalf("s3drive exited before mounting:\n%s", m.stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		m.cmd.Process.Kill()
+		t.Fatalf("s3drive did not mount within 60s:\n%s", m.stderr.String())
+	}
+	t.Cleanup(func() { m.unmount() })
+	return m
+}
+
+// unmount asks s3drive to flush and leave, as a user would, and waits.
+func (m *mount) unmount() {
+	m.t.Helper()
+	if m.cmd == nil {
+		return
+	}
+	defer func() { m.cmd = nil }()
+	if out, err := exec.Command(env.binary, "unmount", m.dir).CombinedOutput(); err != nil {
+		m.t.Errorf("s3drive unmount: %v: %s", err, out)
+		m.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	select {
+	case err := <-m.exited:
+		if err != nil {
+			m.t.Errorf("s3drive exited with %v:\n%s", err, m.stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		m.cmd.Process.Kill()
+		unix.Unmount(m.dir, unix.MNT_DETACH)
+		m.t.Errorf("s3drive did not exit after unmount:\n%s", m.stderr.String())
+	}
+}
+
+func (m *mount) path(p string) string { return filepath.Join(m.dir, p) }
+
+// counters reads the mount's S3 request counters.
+func (m *mount) counters() map[string]int64 {
+	m.t.Helper()
+	buf := make([]byte, 4096)
+	n, err := unix.Getxattr(m.dir, "user.s3drive.stats", buf)
+	if err != nil {
+		m.t.Fatalf("reading request counters: %v", err)
+	}
+	c := map[string]int64{}
+	if err := json.Unmarshal(buf[:n], &c); err != nil {
+		m.t.Fatal(err)
+	}
+	return c
+}
+
+// requests runs fn and returns the S3 requests it cost, by operation.
+func (m *mount) requests(fn func()) map[string]int64 {
+	m.t.Helper()
+	before := m.counters()
+	fn()
+	after := m.counters()
+	delta := map[string]int64{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			delta[k] = d
+		}
+	}
+	return delta
+}
+
+// run runs a program and fails the test with its output if it fails.
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// listKeys returns every key under the client folder, relative to it.
+func listKeys(t *testing.T, under string) []string {
+	t.Helper()
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(env.s3, &s3.ListObjectsV2Input{
+		Bucket: aws.String(bucket), Prefix: aws.String(clientDir + "/" + under)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, strings.TrimPrefix(aws.ToString(o.Key), clientDir+"/"))
+		}
+	}
+	return keys
+}
+
+func head(t *testing.T, key string) *s3.HeadObjectOutput {
+	t.Helper()
+	out, err := env.s3.HeadObject(context.Background(), &s3.HeadObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(clientDir + "/" + key)})
+	if err != nil {
+		t.Fatalf("HEAD %s: %v", key, err)
+	}
+	return out
+}
+
+func putObject(t *testing.T, key, body string, meta map[string]string) {
+	t.Helper()
+	if _, err := env.s3.PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(clientDir + "/" + key),
+		Body: strings.NewReader(body), Metadata: meta}); err != nil {
+		t.Fatalf("PUT %s: %v", key, err)
+	}
+}
+
+func getObject(t *testing.T, key string) string {
+	t.Helper()
+	out, err := env.s3.GetObject(context.Background(), &s3.GetObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(clientDir + "/" + key)})
+	if err != nil {
+		t.Fatalf("GET %s: %v", key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
