@@ -80,7 +80,7 @@ func parseMtime(s string) (time.Time, bool) {
 	}
 	whole, frac, _ := strings.Cut(s, ".")
 	sec, err := strconv.ParseInt(whole, 10, 64)
-	if err != nil {
+	if err != nil || strings.ContainsAny(frac, "eE") {
 		f, ferr := strconv.ParseFloat(s, 64)
 		if ferr != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e12 {
 			return time.Time{}, false

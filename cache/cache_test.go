@@ -1,0 +1,140 @@
+package cache
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+func newTestCache(t *testing.T, path string) (*Cache, *fakeClock) {
+	t.Helper()
+	c, err := Open(Options{TTL: time.Second, NegativeTTL: 2 * time.Second, StorePath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	c.now = clock.now
+	return c, clock
+}
+
+func TestFreshnessFollowsTTL(t *testing.T) {
+	c, clock := newTestCache(t, "")
+	c.Put("a", Meta{Size: 1, ETag: "x"})
+	if _, ok := c.Fresh("a"); !ok {
+		t.Fatal("entry not fresh right after Put")
+	}
+	clock.t = clock.t.Add(time.Second)
+	if _, ok := c.Fresh("a"); ok {
+		t.Fatal("entry still fresh after the TTL")
+	}
+	if _, ok := c.Known("a"); !ok {
+		t.Fatal("entry forgotten after the TTL; it must stay known for validation")
+	}
+}
+
+func TestMatchValidatesAgainstListing(t *testing.T) {
+	c, clock := newTestCache(t, "")
+	lm := time.Unix(1_700_000_000, 250_000_000)
+	c.Put("k", Meta{Size: 3, ETag: "e1", Mode: 0o100600})
+	clock.t = clock.t.Add(time.Hour)
+
+	// Uploaded entries have no LastModified: ETag and size decide, and the
+	// listing's LastModified is recorded.
+	m, ok := c.Match("k", Observed{Size: 3, ETag: "e1", LastModified: lm})
+	if !ok || m.Mode != 0o100600 || !m.LastModified.Equal(lm) {
+		t.Fatalf("Match = %+v, %v", m, ok)
+	}
+	if _, ok := c.Fresh("k"); !ok {
+		t.Fatal("a matched entry must count as confirmed now")
+	}
+	// HEAD dates have whole seconds; listings milliseconds.
+	if _, ok := c.Match("k", Observed{Size: 3, ETag: "e1", LastModified: time.Unix(1_700_000_000, 0)}); !ok {
+		t.Fatal("same second must match")
+	}
+	// Changed by another client: dropped, never served.
+	if _, ok := c.Match("k", Observed{Size: 3, ETag: "e2", LastModified: lm}); ok {
+		t.Fatal("changed ETag matched")
+	}
+	if _, ok := c.Known("k"); ok {
+		t.Fatal("stale entry kept after a mismatch")
+	}
+	c.Put("s", Meta{Size: 3, ETag: "e", LastModified: lm})
+	if _, ok := c.Match("s", Observed{Size: 3, ETag: "e", LastModified: lm.Add(5 * time.Second)}); ok {
+		t.Fatal("rewritten object (same ETag, new LastModified) matched")
+	}
+	if _, ok := c.Match("s", Observed{Size: 4, ETag: "e"}); ok {
+		t.Fatal("different size matched")
+	}
+}
+
+func TestNegativeEntries(t *testing.T) {
+	c, clock := newTestCache(t, "")
+	c.SetNegative("probe")
+	if !c.Negative("probe") {
+		t.Fatal("negative entry not recorded")
+	}
+	c.Put("probe", Meta{})
+	if c.Negative("probe") {
+		t.Fatal("Put must clear a negative entry")
+	}
+	c.SetNegative("other")
+	clock.t = clock.t.Add(2 * time.Second)
+	if c.Negative("other") {
+		t.Fatal("negative entry outlived its TTL")
+	}
+}
+
+func TestListings(t *testing.T) {
+	c, clock := newTestCache(t, "")
+	l := NewListing([]Entry{{Name: "a"}, {Name: "d", Dir: true}, {Name: "d"}}, false, clock.now())
+	c.PutListing("dir/", l)
+	got, fresh := c.Listing("dir/")
+	if !fresh || got.Len() != 2 {
+		t.Fatalf("listing fresh=%v len=%d", fresh, got.Len())
+	}
+	if e, _ := got.Get("d"); !e.Dir {
+		t.Error("a directory must win over a file of the same name")
+	}
+	if left := got.Remove("a"); left != 1 {
+		t.Errorf("Remove left %d", left)
+	}
+	clock.t = clock.t.Add(time.Second)
+	if got, fresh := c.Listing("dir/"); got == nil || fresh {
+		t.Error("an expired listing must be returned as stale")
+	}
+	c.DropTree("dir/")
+	if got, _ := c.Listing("dir/"); got != nil {
+		t.Error("DropTree kept the listing")
+	}
+}
+
+func TestStoreSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	c, _ := newTestCache(t, path)
+	want := Meta{Size: 7, ETag: "abc", Mode: 0o100644, Mtime: time.Unix(1600000000, 5), HasUID: true, UID: 42}
+	c.Put("a/b.txt", want)
+	c.Put("gone", Meta{})
+	c.Delete("gone")
+	if _, err := Open(Options{StorePath: path}); err == nil {
+		t.Fatal("a second open of the same store must fail while it is in use")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := newTestCache(t, path)
+	defer c2.Close()
+	got, ok := c2.Known("a/b.txt")
+	if !ok || got.ETag != want.ETag || !got.Mtime.Equal(want.Mtime) || got.UID != 42 || got.Mode != want.Mode {
+		t.Fatalf("after reopen: %+v, %v", got, ok)
+	}
+	if _, ok := c2.Known("gone"); ok {
+		t.Fatal("deleted entry came back")
+	}
+	if _, ok := c2.Fresh("a/b.txt"); ok {
+		t.Fatal("entries read back from disk must be revalidated before use")
+	}
+}
