@@ -281,6 +281,9 @@ func (f *File) flushLocked(ctx context.Context) syscall.Errno {
 	f.meta, f.dirty, f.local = m, false, false
 	f.fsys.markClean(f)
 	f.fsys.recordUpload(key, m)
+	if f.handles == 0 {
+		f.dropStageLocked() // uploaded after its last close (unmount, truncate(2))
+	}
 	return 0
 }
 

@@ -1,0 +1,242 @@
+package fs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/s3drive/s3drive/cache"
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// testMount mounts a filesystem over mem in-process and unmounts it when
+// the test ends. It needs /dev/fuse (root): a failure under CI, a visible
+// skip elsewhere.
+func testMount(t *testing.T, mem *s3backend.Memory) (string, *FS) {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil || os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("FUSE unavailable under CI: /dev/fuse: %v, euid %d", err, os.Geteuid())
+		}
+		t.Skip("needs root and /dev/fuse")
+	}
+	c, err := cache.Open(cache.Options{TTL: time.Minute, NegativeTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	staging := t.TempDir()
+	fsys, err := New(Options{Backend: mem, Cache: c, StagingDir: staging, UID: 0, GID: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	server, err := fs.Mount(dir, fsys.Root(), fsys.MountOptions("memory", false, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Unmount() })
+	return dir, fsys
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() {
+			n += "/"
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func TestHostileKeysAreHiddenNeverFollowed(t *testing.T) {
+	mem := s3backend.NewMemory()
+	for _, k := range []string{"ok.txt", "a//b.txt", "../escape.txt", "x/./y", "x/../../etc/passwd",
+		strings.Repeat("n", 300), "nul\x00byte", "legacy_$folder$", "both", "both/inner", "spaced name?.txt"} {
+		mem.PutObject(k, []byte(k), nil)
+	}
+	dir, _ := testMount(t, mem)
+	want := []string{"a/", "both/", "legacy/", "ok.txt", "spaced name?.txt", "x/"}
+	if got := names(t, dir); !slices.Equal(got, want) {
+		t.Errorf("root lists %q, want %q", got, want)
+	}
+	if got := names(t, filepath.Join(dir, "x")); len(got) != 0 {
+		t.Errorf("x/ lists %q: '.' and '..' segments must stay hidden", got)
+	}
+	if got := names(t, filepath.Join(dir, "a")); len(got) != 0 {
+		t.Errorf("a/ lists %q: an empty segment must stay hidden", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "spaced name?.txt")); err != nil || string(b) != "spaced name?.txt" {
+		t.Errorf("reading an odd but valid name: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "both", "inner")); err != nil {
+		t.Errorf("when key 'both' and prefix 'both/' exist the folder must win: %v", err)
+	}
+}
+
+func TestWriteReadOverwrite(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, _ := testMount(t, mem)
+	p := filepath.Join(dir, "doc.txt")
+	if err := os.WriteFile(p, []byte("v1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("version two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "version two" {
+		t.Errorf("read back %q", b)
+	}
+	info, err := mem.Head(t.Context(), "doc.txt")
+	if err != nil || info.Size != 11 || info.Metadata["mode"] != "33152" || info.Metadata["mtime"] == "" {
+		t.Errorf("object: %+v, %v", info, err)
+	}
+	if c := mem.Counters(); c[s3backend.OpPut] != 2 {
+		t.Errorf("two writes and closes cost %d PUTs, want 2", c[s3backend.OpPut])
+	}
+}
+
+// TestFailedUploadReturnsEIOAndKeepsData: close() reports the failure, the
+// staged bytes stay on disk, and a later flush (unmount) uploads them.
+func TestFailedUploadReturnsEIOAndKeepsData(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	mem.Fail = func(op, key string) error {
+		if op == s3backend.OpPut {
+			return errors.New("injected: server unavailable")
+		}
+		return nil
+	}
+	f, err := os.Create(filepath.Join(dir, "precious"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("keep me")
+	if err := f.Close(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("close after a failed upload: %v, want EIO", err)
+	}
+	staged, _ := filepath.Glob(filepath.Join(fsys.opts.StagingDir, "stage-*"))
+	if len(staged) != 1 {
+		t.Fatalf("staged files: %v", staged)
+	}
+	if b, _ := os.ReadFile(staged[0]); string(b) != "keep me" {
+		t.Fatalf("staged data %q", b)
+	}
+	if err := fsys.FlushAll(t.Context()); err == nil {
+		t.Fatal("FlushAll succeeded while uploads fail")
+	}
+	mem.Fail = nil
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := mem.Get(t.Context(), "precious", 0, -1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if staged, _ := filepath.Glob(filepath.Join(fsys.opts.StagingDir, "stage-*")); len(staged) != 0 {
+		t.Errorf("staging not cleaned after upload: %v", staged)
+	}
+}
+
+// TestRenameBeforeCloseUploadsOnce: the temp-file-then-rename pattern
+// uploads once, under the final name, when the rename comes first.
+func TestRenameBeforeCloseUploadsOnce(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, _ := testMount(t, mem)
+	f, err := os.Create(filepath.Join(dir, ".report.XXXX"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("final")
+	if err := os.Rename(filepath.Join(dir, ".report.XXXX"), filepath.Join(dir, "report")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := mem.Counters()
+	if c[s3backend.OpPut] != 1 || c[s3backend.OpCopy] != 0 || c[s3backend.OpDelete] != 0 {
+		t.Errorf("requests %v: want exactly one PUT", c)
+	}
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"report"}) {
+		t.Errorf("keys %v", keys)
+	}
+	// A renamed clean file costs one copy and one delete.
+	before := mem.Counters()
+	if err := os.Rename(filepath.Join(dir, "report"), filepath.Join(dir, "renamed")); err != nil {
+		t.Fatal(err)
+	}
+	after := mem.Counters()
+	if after[s3backend.OpCopy]-before[s3backend.OpCopy] != 1 || after[s3backend.OpDelete]-before[s3backend.OpDelete] != 1 {
+		t.Errorf("rename of an uploaded file: %v -> %v", before, after)
+	}
+}
+
+func TestPagedListingAndPrefetch(t *testing.T) {
+	mem := s3backend.NewMemory()
+	const n = 2500
+	for i := range n {
+		mem.PutObject(fmt.Sprintf("many/f%04d", i), []byte("x"), map[string]string{"mode": "33184"})
+	}
+	dir, _ := testMount(t, mem)
+	names(t, dir)
+	before := mem.Counters()
+	entries, err := os.ReadDir(filepath.Join(dir, "many"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries[:10] {
+		if info, err := e.Info(); err != nil || info.Mode().Perm() != 0o640 {
+			t.Fatalf("%s: %v %v", e.Name(), info.Mode(), err)
+		}
+	}
+	after := mem.Counters()
+	if len(entries) != n {
+		t.Errorf("%d entries, want %d", len(entries), n)
+	}
+	if lists := after[s3backend.OpList] - before[s3backend.OpList]; lists != 3 {
+		t.Errorf("listing %d keys took %d LISTs, want 3 pages", n, lists)
+	}
+	if heads := after[s3backend.OpHead] - before[s3backend.OpHead]; heads > n {
+		t.Errorf("%d HEADs for %d never-seen objects, want at most one each", heads, n)
+	}
+}
+
+func TestFoldersStayFolders(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("implicit/only.txt", []byte("x"), nil)
+	dir, _ := testMount(t, mem)
+	if err := os.Remove(filepath.Join(dir, "implicit")); !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Errorf("rmdir of a non-empty folder: %v, want ENOTEMPTY", err)
+	}
+	names(t, filepath.Join(dir, "implicit"))
+	if err := os.Remove(filepath.Join(dir, "implicit", "only.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"implicit/"}) {
+		t.Errorf("after removing the last file of an implicit folder, keys = %v; want its marker", keys)
+	}
+	if err := os.Remove(filepath.Join(dir, "implicit")); err != nil {
+		t.Fatal(err)
+	}
+	if keys := mem.Keys(); len(keys) != 0 {
+		t.Errorf("after rmdir, keys = %v", keys)
+	}
+	if err := os.Link(filepath.Join(dir, "x"), filepath.Join(dir, "y")); err == nil {
+		t.Error("hard link succeeded")
+	}
+}
