@@ -147,8 +147,19 @@ func TestFailedUploadReturnsEIOAndKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc.Close()
-	if staged, _ := filepath.Glob(filepath.Join(fsys.opts.StagingDir, "stage-*")); len(staged) != 0 {
-		t.Errorf("staging not cleaned after upload: %v", staged)
+	// The kernel sends RELEASE asynchronously after close(2) returns; the
+	// staging file goes with the upload or with that release, whichever is
+	// last.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		staged, _ := filepath.Glob(filepath.Join(fsys.opts.StagingDir, "stage-*"))
+		if len(staged) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("staging not cleaned after upload: %v", staged)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
