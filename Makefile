@@ -1,0 +1,14 @@
+# Convenience targets; each is one plain go command.
+.PHONY: build test demo vet
+
+build:
+	go build -o bin/s3drive ./cmd/s3drive
+
+test:
+	go test ./...
+
+demo:
+	go run ./cmd/s3drive demo $(HOME)/Drive
+
+vet:
+	gofmt -l . && go vet ./...
