@@ -1,0 +1,30 @@
+// Package fs is s3drive's filesystem: a go-fuse node tree that turns POSIX
+// calls into S3 requests through s3backend.Backend.
+//
+// Names and keys. A node's key is its path from the mount root, computed from
+// the live inode tree on every use, so a rename moves every descendant at
+// once. Folders are key prefixes ("a/b/"), with or without a zero-byte
+// marker object of that name; files are objects; symlinks are objects whose
+// mode metadata says S_IFLNK and whose body is the target. Keys that cannot
+// be file names are hidden (keys.go).
+//
+// Caching, in two layers. The kernel caches entries and attributes for the
+// metadata TTL and negative entries for the negative TTL (MountOptions). Below
+// it, package cache keeps metadata, negative entries and folder listings; a
+// lookup in a folder listed within the TTL costs no request. Metadata is only
+// trusted while a listing (or HEAD) still shows the ETag, size and
+// LastModified it was recorded with, and it is persisted, so objects this
+// mount wrote or saw need no HEAD even after a remount (lookup.go).
+//
+// Writes. Content being written lives in a staging file on local disk owned by
+// the inode, never in memory and never per handle, so dup'd descriptors, other
+// handles and Getattr all see the same bytes. Writing into an existing object
+// first downloads it into staging. Flush (every close) and Fsync upload the
+// whole object and return only when S3 acknowledged it; a failure returns EIO
+// and keeps the staged file dirty for the next Flush, Fsync or FlushAll (run
+// at unmount). Release's result is ignored by the kernel, so errors are never
+// reported there (node_file.go).
+//
+// Reads of clean files are ranged GETs with a per-handle read-ahead window
+// (readahead.go), pinned to the ETag seen at lookup with If-Match.
+package fs
