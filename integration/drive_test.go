@@ -447,6 +447,8 @@ func TestCLIErrors(t *testing.T) {
 		{"no bucket", []string{"mount", "--endpoint", env.endpoint, "s3://no-such-bucket", empty}, nil, `bucket "no-such-bucket" does not exist`},
 		{"wrong credentials", []string{"mount", "--endpoint", env.endpoint, "s3://" + bucket, empty},
 			[]string{"AWS_SECRET_ACCESS_KEY=wrong"}, "rejected the credentials"},
+		{"no credentials", []string{"mount", "--endpoint", env.endpoint, "s3://" + bucket, empty},
+			[]string{"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY="}, "no AWS credentials found"},
 		{"unreachable", []string{"mount", "--endpoint", "http://" + dead, "s3://" + bucket, empty}, nil, "cannot reach"},
 		{"missing mountpoint", []string{"mount", "--endpoint", env.endpoint, "s3://" + bucket, empty + "/nope"}, nil, "does not exist"},
 		{"not empty", []string{"mount", "--endpoint", env.endpoint, "s3://" + bucket, full}, nil, "is not empty"},
@@ -460,7 +462,7 @@ func TestCLIErrors(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, env.binary, c.args...)
 			cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey,
-				"AWS_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+				"AWS_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
 			cmd.Env = append(cmd.Env, c.env...)
 			out, err := cmd.CombinedOutput()
 			if err == nil {
@@ -486,7 +488,7 @@ func TestCLIErrors(t *testing.T) {
 
 // TestUploadFailureKeepsData: with the server gone, close() fails with EIO
 // and the staged data stays; once the server is back, SIGTERM uploads it
-// before s3drive exits.
+// before s3drive unmounts and exits.
 func TestUploadFailureKeepsData(t *testing.T) {
 	need(t)
 	root := filepath.Join(t.TempDir(), "s3")
@@ -528,7 +530,7 @@ func TestUploadFailureKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.unmount()
+	m.terminate()
 	out, err := client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(clientDir + "/precious.txt")})
 	if err != nil {
 		t.Fatalf("after unmount the data is not in S3: %v", err)

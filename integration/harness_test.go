@@ -203,7 +203,9 @@ func startMount(t *testing.T, cacheDir string, extra ...string) *mount {
 		"s3://" + bucket + "/" + clientDir, m.dir}, extra...)
 	m.cmd = exec.Command(env.binary, args...)
 	m.cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey,
-		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		// Never let the credential chain reach for the EC2 metadata address.
+		"AWS_EC2_METADATA_DISABLED=true")
 	stdout, err := m.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -267,6 +269,41 @@ func (m *mount) unmount() {
 		unix.Unmount(m.dir, unix.MNT_DETACH)
 		m.t.Errorf("s3drive did not exit after unmount:\n%s", m.stderr.String())
 	}
+}
+
+// terminate sends SIGTERM, as a service manager would, and waits for
+// s3drive to flush, unmount and exit.
+func (m *mount) terminate() {
+	m.t.Helper()
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-m.exited:
+		if err != nil {
+			m.t.Errorf("s3drive exited with %v after SIGTERM:\n%s", err, m.stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		m.cmd.Process.Kill()
+		unix.Unmount(m.dir, unix.MNT_DETACH)
+		m.t.Errorf("s3drive did not exit after SIGTERM:\n%s", m.stderr.String())
+	}
+	m.cmd = nil
+	if mounted, _ := isMounted(m.dir); mounted {
+		m.t.Errorf("%s still mounted after SIGTERM", m.dir)
+	}
+}
+
+// isMounted reads /proc/self/mountinfo.
+func isMounted(dir string) (bool, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (m *mount) path(p string) string { return filepath.Join(m.dir, p) }

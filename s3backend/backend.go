@@ -18,11 +18,12 @@ import (
 
 // Sentinel errors; implementations wrap them so callers can use errors.Is.
 var (
-	ErrNotFound     = errors.New("object not found")
-	ErrNoSuchBucket = errors.New("bucket does not exist")
-	ErrAccessDenied = errors.New("access denied")
-	ErrPrecondition = errors.New("object changed (precondition failed)")
-	ErrUnreachable  = errors.New("endpoint unreachable")
+	ErrNotFound      = errors.New("object not found")
+	ErrNoSuchBucket  = errors.New("bucket does not exist")
+	ErrAccessDenied  = errors.New("access denied")
+	ErrPrecondition  = errors.New("object changed (precondition failed)")
+	ErrUnreachable   = errors.New("endpoint unreachable")
+	ErrNoCredentials = errors.New("no AWS credentials found")
 )
 
 // ObjectInfo describes one object. Metadata is only filled by Head (listings

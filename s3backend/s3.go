@@ -444,6 +444,10 @@ func (b *S3) wrap(op, key string, err error) error {
 			return fmt.Errorf("%s %q: %w (%s)", op, key, sentinel, apiErr.ErrorCode())
 		}
 	}
+	// The SDK's credential chain reports failure as plain text.
+	if strings.Contains(err.Error(), "get credentials:") {
+		return fmt.Errorf("%s %q: %w: %v", op, key, ErrNoCredentials, err)
+	}
 	var netErr *net.OpError
 	if errors.As(err, &netErr) && netErr.Op == "dial" {
 		return fmt.Errorf("%s %q: %w: %v", op, key, ErrUnreachable, netErr.Err)

@@ -286,6 +286,8 @@ func explainCheck(err error, bucket, endpoint string) error {
 		return fmt.Errorf("bucket %q does not exist at %s", bucket, where)
 	case errors.Is(err, s3backend.ErrAccessDenied):
 		return fmt.Errorf("%s rejected the credentials for bucket %q (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile): %v", where, bucket, err)
+	case errors.Is(err, s3backend.ErrNoCredentials):
+		return errors.New("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pick a profile with --profile (or AWS_PROFILE), or run where an instance or container role is available")
 	case errors.Is(err, s3backend.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("cannot reach %s: %v", where, err)
 	}
