@@ -55,6 +55,9 @@ func TestCopyTreeThenListAfterRemount(t *testing.T) {
 	m := startMount(t, cacheDir)
 	cost := m.requests(func() { run(t, "cp", "-r", src, m.path("crypto")) })
 	run(t, "diff", "-r", src, m.path("crypto"))
+	if got := strings.Count(run(t, "find", m.path("crypto"), "-type", "f"), "\n"); got != files {
+		t.Errorf("find lists %d files, want %d", got, files)
+	}
 	if got := cost["PutObject"]; got != int64(files+dirs) {
 		t.Errorf("cp -r of %d files and %d folders sent %d PUTs, want one per file and folder marker", files, dirs, got)
 	}
@@ -395,7 +398,17 @@ func TestAttributesPersist(t *testing.T) {
 	}
 	run(t, "mkdir", m.path("folder"))
 	run(t, "chmod", "700", m.path("folder"))
-	m.unmount()
+	// fusermount3 -u ends the drive as cleanly as s3drive unmount.
+	run(t, "fusermount3", "-u", m.dir)
+	select {
+	case err := <-m.exited:
+		if err != nil {
+			t.Fatalf("s3drive after fusermount3 -u: %v\n%s", err, m.stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("s3drive did not exit after fusermount3 -u")
+	}
+	m.cmd = nil
 
 	// A fresh cache: the attributes must come from S3 itself.
 	m = startMount(t, "")
@@ -538,5 +551,30 @@ func TestUploadFailureKeepsData(t *testing.T) {
 	b, _ := io.ReadAll(out.Body)
 	if string(b) != "do not lose me" {
 		t.Errorf("S3 has %q", b)
+	}
+}
+
+// TestReadOnly: a --read-only mount reads and refuses every change.
+func TestReadOnly(t *testing.T) {
+	need(t)
+	freshClient(t)
+	putObject(t, "a.txt", "data", nil)
+	m := startMount(t, "", "--read-only")
+	if b, err := os.ReadFile(m.path("a.txt")); err != nil || string(b) != "data" {
+		t.Fatalf("read: %q, %v", b, err)
+	}
+	for name, op := range map[string]func() error{
+		"create": func() error { return os.WriteFile(m.path("new"), nil, 0o644) },
+		"write":  func() error { return os.WriteFile(m.path("a.txt"), []byte("x"), 0o644) },
+		"mkdir":  func() error { return os.Mkdir(m.path("d"), 0o755) },
+		"remove": func() error { return os.Remove(m.path("a.txt")) },
+		"chmod":  func() error { return os.Chmod(m.path("a.txt"), 0o600) },
+	} {
+		if err := op(); err == nil || !strings.Contains(err.Error(), "read-only file system") {
+			t.Errorf("%s on a read-only mount: %v, want EROFS", name, err)
+		}
+	}
+	if got := getObject(t, "a.txt"); got != "data" {
+		t.Errorf("object changed to %q", got)
 	}
 }
