@@ -193,18 +193,27 @@ func applySetattr(m cache.Meta, in *fuse.SetAttrIn, fileType uint32) cache.Meta 
 	return m
 }
 
-func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+// newEntry checks that name may be created here and returns the
+// directory's key and the new entry's key.
+func (d *Dir) newEntry(name string) (dirKey, key string, errno syscall.Errno) {
 	if d.fsys.opts.ReadOnly {
-		return nil, syscall.EROFS
+		return "", "", syscall.EROFS
 	}
 	dirKey, ok := d.key()
 	if !ok {
-		return nil, syscall.ENOENT
+		return "", "", syscall.ENOENT
 	}
 	if !validName(name) {
-		return nil, syscall.EINVAL
+		return "", "", syscall.EINVAL
 	}
-	key := childKey(dirKey, name)
+	return dirKey, childKey(dirKey, name), 0
+}
+
+func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	dirKey, key, errno := d.newEntry(name)
+	if errno != 0 {
+		return nil, errno
+	}
 	m := cache.Meta{Mode: syscall.S_IFDIR | mode&0o7777, Mtime: time.Now()}
 	if errno := d.fsys.writeMarker(ctx, key+"/", m); errno != 0 {
 		return nil, errno
@@ -301,21 +310,15 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	if d.fsys.opts.ReadOnly {
-		return nil, nil, 0, syscall.EROFS
-	}
-	dirKey, ok := d.key()
-	if !ok {
-		return nil, nil, 0, syscall.ENOENT
-	}
-	if !validName(name) {
-		return nil, nil, 0, syscall.EINVAL
+	_, key, errno := d.newEntry(name)
+	if errno != 0 {
+		return nil, nil, 0, errno
 	}
 	file, errno := d.fsys.newLocalFile(mode)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	d.fsys.cache.ClearNegative(childKey(dirKey, name))
+	d.fsys.cache.ClearNegative(key)
 	file.fillAttr(&out.Attr)
 	inode := d.NewInode(ctx, file, d.fsys.stable(syscall.S_IFREG))
 	return inode, file.open(flags), 0, 0
@@ -339,17 +342,10 @@ func (d *Dir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, o
 }
 
 func (d *Dir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if d.fsys.opts.ReadOnly {
-		return nil, syscall.EROFS
+	_, key, errno := d.newEntry(name)
+	if errno != 0 {
+		return nil, errno
 	}
-	dirKey, ok := d.key()
-	if !ok {
-		return nil, syscall.ENOENT
-	}
-	if !validName(name) {
-		return nil, syscall.EINVAL
-	}
-	key := childKey(dirKey, name)
 	m := cache.Meta{Mode: syscall.S_IFLNK | 0o777, Mtime: time.Now(), Target: target, IsSymlnk: true}
 	info, err := d.fsys.be.Upload(ctx, key, strings.NewReader(target), int64(len(target)),
 		s3backend.PutOptions{ContentType: "text/plain", Metadata: encodeMeta(m)})

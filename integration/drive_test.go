@@ -400,15 +400,7 @@ func TestAttributesPersist(t *testing.T) {
 	run(t, "chmod", "700", m.path("folder"))
 	// fusermount3 -u ends the drive as cleanly as s3drive unmount.
 	run(t, "fusermount3", "-u", m.dir)
-	select {
-	case err := <-m.exited:
-		if err != nil {
-			t.Fatalf("s3drive after fusermount3 -u: %v\n%s", err, m.stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("s3drive did not exit after fusermount3 -u")
-	}
-	m.cmd = nil
+	m.waitExit("fusermount3 -u")
 
 	// A fresh cache: the attributes must come from S3 itself.
 	m = startMount(t, "")

@@ -254,20 +254,31 @@ func (m *mount) unmount() {
 	if m.cmd == nil {
 		return
 	}
-	defer func() { m.cmd = nil }()
+
 	if out, err := exec.Command(env.binary, "unmount", m.dir).CombinedOutput(); err != nil {
 		m.t.Errorf("s3drive unmount: %v: %s", err, out)
 		m.cmd.Process.Signal(syscall.SIGTERM)
 	}
+	m.waitExit("s3drive unmount")
+}
+
+// waitExit waits for s3drive to exit cleanly after being told to by how,
+// and checks that the mount is gone.
+func (m *mount) waitExit(how string) {
+	m.t.Helper()
 	select {
 	case err := <-m.exited:
 		if err != nil {
-			m.t.Errorf("s3drive exited with %v:\n%s", err, m.stderr.String())
+			m.t.Errorf("s3drive exited with %v after %s:\n%s", err, how, m.stderr.String())
 		}
 	case <-time.After(60 * time.Second):
 		m.cmd.Process.Kill()
 		unix.Unmount(m.dir, unix.MNT_DETACH)
-		m.t.Errorf("s3drive did not exit after unmount:\n%s", m.stderr.String())
+		m.t.Errorf("s3drive did not exit after %s:\n%s", how, m.stderr.String())
+	}
+	m.cmd = nil
+	if mounted, _ := isMounted(m.dir); mounted {
+		m.t.Errorf("%s still mounted after %s", m.dir, how)
 	}
 }
 
@@ -276,20 +287,7 @@ func (m *mount) unmount() {
 func (m *mount) terminate() {
 	m.t.Helper()
 	m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-m.exited:
-		if err != nil {
-			m.t.Errorf("s3drive exited with %v after SIGTERM:\n%s", err, m.stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		m.cmd.Process.Kill()
-		unix.Unmount(m.dir, unix.MNT_DETACH)
-		m.t.Errorf("s3drive did not exit after SIGTERM:\n%s", m.stderr.String())
-	}
-	m.cmd = nil
-	if mounted, _ := isMounted(m.dir); mounted {
-		m.t.Errorf("%s still mounted after SIGTERM", m.dir)
-	}
+	m.waitExit("SIGTERM")
 }
 
 // isMounted reads /proc/self/mountinfo.
