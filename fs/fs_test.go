@@ -251,3 +251,38 @@ func TestFoldersStayFolders(t *testing.T) {
 		t.Error("hard link succeeded")
 	}
 }
+
+// TestFailedFolderMoveLeavesNoPartialCopy: a folder move that fails part
+// way reports EIO and removes what it had copied; the source is untouched.
+func TestFailedFolderMoveLeavesNoPartialCopy(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("dir/", nil, map[string]string{"mode": "16877"})
+	for i := range 20 {
+		mem.PutObject(fmt.Sprintf("dir/sub/f%02d", i), []byte("x"), nil)
+	}
+	before := mem.Keys()
+	dir, _ := testMount(t, mem)
+	mem.Fail = func(op, key string) error {
+		if op == s3backend.OpCopy && key == "dir/sub/f13" {
+			return errors.New("injected copy failure")
+		}
+		return nil
+	}
+	err := os.Rename(filepath.Join(dir, "dir"), filepath.Join(dir, "moved"))
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("rename with a failing copy: %v, want EIO", err)
+	}
+	if after := mem.Keys(); !slices.Equal(after, before) {
+		t.Errorf("keys after a failed move:\n%v\nwant\n%v", after, before)
+	}
+	mem.Fail = nil
+	if err := os.Rename(filepath.Join(dir, "dir"), filepath.Join(dir, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(names(t, filepath.Join(dir, "moved", "sub"))); got != 20 {
+		t.Errorf("moved folder lists %d files", got)
+	}
+	if keys := mem.Keys(); keys[0] != "moved/" || len(keys) != 21 {
+		t.Errorf("keys after the move: %v", keys)
+	}
+}

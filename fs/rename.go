@@ -9,6 +9,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/s3drive/s3drive/cache"
+	"github.com/s3drive/s3drive/s3backend"
 )
 
 // Rename moves a file with CopyObject + DeleteObject, and a folder by
@@ -131,69 +132,25 @@ func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
 			return syscall.ENOTEMPTY
 		}
 	}
-	var objects []struct {
-		key  string
-		size int64
-	}
+	var objects []s3backend.ObjectInfo
 	token := ""
 	for {
 		page, err := f.be.List(ctx, src, "", token, 1000)
 		if err != nil {
 			return toErrno(f.log, "rename", src, err)
 		}
-		for _, o := range page.Objects {
-			objects = append(objects, struct {
-				key  string
-				size int64
-			}{o.Key, o.Size})
-		}
+		objects = append(objects, page.Objects...)
 		if token = page.NextToken; token == "" {
 			break
 		}
 	}
-
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		slots    = make(chan struct{}, f.opts.CopyConcurrency)
-	)
-	for _, o := range objects {
-		slots <- struct{}{}
-		mu.Lock()
-		failed := firstErr != nil
-		mu.Unlock()
-		if failed {
-			<-slots
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			newKey := dst + strings.TrimPrefix(o.key, src)
-			info, err := f.be.Copy(ctx, o.key, newKey, o.size, nil)
-			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-				return
-			}
-			if m, ok := f.cache.Known(o.key); ok {
-				m.ETag, m.LastModified = info.ETag, info.LastModified
-				f.cache.Put(newKey, m)
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return toErrno(f.log, "rename", src, firstErr)
+	if err := f.copyTree(ctx, objects, src, dst); err != nil {
+		return toErrno(f.log, "rename", src, err)
 	}
 	keys := make([]string, len(objects))
 	for i, o := range objects {
-		keys[i] = o.key
-		f.cache.Delete(o.key)
+		keys[i] = o.Key
+		f.cache.Delete(o.Key)
 	}
 	if len(keys) > 0 {
 		if err := f.be.Delete(ctx, keys...); err != nil {
@@ -223,3 +180,98 @@ func (f *FS) flushUnder(ctx context.Context, prefix string) {
 // renameNoReplace is renameat2's RENAME_NOREPLACE (go-fuse names only
 // RENAME_EXCHANGE).
 const renameNoReplace = 0x1
+
+// copyTree copies objects from under src to under dst, carrying their cached
+// metadata along. Folder markers go first, one at a time in key order
+// (parents first), and are written anew rather than copied: servers that
+// store folders as directories, such as versitygw, refuse CopyObject on
+// them. Files then go CopyConcurrency at a time. On
+// failure the copies made so far are deleted, so a failed folder move
+// leaves the source as it was and no partial destination.
+func (f *FS) copyTree(ctx context.Context, objects []s3backend.ObjectInfo, src, dst string) error {
+	var (
+		mu       sync.Mutex // protects copied and firstErr
+		copied   []string
+		firstErr error
+	)
+	copyOne := func(o s3backend.ObjectInfo) error {
+		newKey := dst + strings.TrimPrefix(o.Key, src)
+		var info s3backend.ObjectInfo
+		var err error
+		if strings.HasSuffix(o.Key, "/") {
+			err = f.copyMarker(ctx, o.Key, newKey)
+		} else {
+			info, err = f.be.Copy(ctx, o.Key, newKey, o.Size, nil)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			return err
+		}
+		copied = append(copied, newKey)
+		if m, ok := f.cache.Known(o.Key); ok && !strings.HasSuffix(o.Key, "/") {
+			m.ETag, m.LastModified = info.ETag, info.LastModified
+			f.cache.Put(newKey, m)
+		}
+		return nil
+	}
+	failed := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return firstErr != nil
+	}
+	var files []s3backend.ObjectInfo
+	for _, o := range objects {
+		if !strings.HasSuffix(o.Key, "/") {
+			files = append(files, o)
+		} else if copyOne(o) != nil {
+			break
+		}
+	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, f.opts.CopyConcurrency)
+	for _, o := range files {
+		if failed() {
+			break
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			copyOne(o)
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil {
+		return nil
+	}
+	if len(copied) > 0 {
+		if err := f.be.Delete(context.WithoutCancel(ctx), copied...); err != nil {
+			f.log.Error("folder move failed and its partial copy could not be removed", "dst", dst, "err", err)
+		}
+		for _, k := range copied {
+			f.cache.Delete(k)
+		}
+	}
+	return firstErr
+}
+
+// copyMarker writes the folder marker dst with src's attributes (from the
+// cache, else one HEAD).
+func (f *FS) copyMarker(ctx context.Context, src, dst string) error {
+	m, ok := f.cache.Known(src)
+	if !ok {
+		info, err := f.be.Head(ctx, src)
+		if err != nil {
+			return err
+		}
+		m = decodeMeta(info)
+	}
+	if errno := f.writeMarker(ctx, dst, m); errno != 0 {
+		return errno
+	}
+	return nil
+}

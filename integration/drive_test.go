@@ -99,6 +99,24 @@ func TestCopyTreeThenListAfterRemount(t *testing.T) {
 	if total(cost) != 0 {
 		t.Errorf("repeating ls -lR within the TTL cost %v, want nothing", cost)
 	}
+
+	// The whole tree, folder markers included, moves and then goes away.
+	cost = m.requests(func() { run(t, "mv", m.path("crypto"), m.path("moved")) })
+	// Markers are rewritten (PUT), not copied; the mount wrote them, so no HEAD.
+	if cost["CopyObject"] != int64(files) || cost["PutObject"] != int64(dirs) || cost["HeadObject"] != 0 {
+		t.Errorf("mv of the tree cost %v: want %d CopyObject and %d PutObject", cost, files, dirs)
+	}
+	run(t, "diff", "-r", src, m.path("moved"))
+	if left := listKeys(t, "crypto/"); len(left) != 0 {
+		t.Errorf("%d keys left under crypto/ after mv, e.g. %v", len(left), left[0])
+	}
+	if got := len(listKeys(t, "moved/")); got != files+dirs {
+		t.Errorf("%d keys under moved/, want %d", got, files+dirs)
+	}
+	run(t, "rm", "-rf", m.path("moved"))
+	if left := listKeys(t, ""); len(left) != 0 {
+		t.Errorf("%d keys left after rm -rf, e.g. %v", len(left), left[0])
+	}
 }
 
 func total(c map[string]int64) (n int64) {
