@@ -37,22 +37,23 @@ func kindOf(m cache.Meta) kind {
 // caches allow:
 //  1. a fresh listing of the directory answers every name in it, positive
 //     or negative, with no request (HEAD only for an object never seen);
+//     a stale listing of a small folder is refreshed with one LIST;
 //  2. a fresh negative or metadata entry answers with no request;
 //  3. otherwise HEAD "name" and LIST "name/" (one key) go out together,
 //     as mountpoint-s3 does; the directory wins if both exist.
 func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error) {
 	key := childKey(dirKey, name)
-	if l, fresh := f.cache.Listing(dirKey); fresh {
-		e, ok := l.Get(name)
-		switch {
-		case !ok:
-			return resolved{}, syscall.ENOENT
-		case e.Dir:
-			m, _ := f.cache.Known(key + "/")
-			return resolved{kind: kindDir, meta: m}, nil
+	l, fresh := f.cache.Listing(dirKey)
+	if !fresh && l != nil && l.Len() < smallFolder {
+		// A folder listed before and small: one LIST refreshes the answer
+		// for this name and every sibling, where a cold lookup costs two
+		// requests for one name (cp -r into a folder pays this per file).
+		if refreshed, err := f.list(ctx, dirKey); err == nil {
+			l, fresh = refreshed, true
 		}
-		m, err := f.objectMeta(ctx, key, e.Observed)
-		return resolved{kind: kindOf(m), meta: m}, err
+	}
+	if fresh {
+		return f.fromListing(ctx, l, dirKey, name)
 	}
 	if f.cache.Negative(key) {
 		return resolved{}, syscall.ENOENT
@@ -91,6 +92,25 @@ func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error)
 		return resolved{}, headErr
 	}
 	return resolved{kind: kindOf(m), meta: m}, nil
+}
+
+// smallFolder is the size below which a stale listing is refreshed whole
+// rather than asked about one name: one page of ListObjectsV2.
+const smallFolder = 1000
+
+// fromListing answers a lookup from a fresh listing of the folder.
+func (f *FS) fromListing(ctx context.Context, l *cache.Listing, dirKey, name string) (resolved, error) {
+	key := childKey(dirKey, name)
+	e, ok := l.Get(name)
+	switch {
+	case !ok:
+		return resolved{}, syscall.ENOENT
+	case e.Dir:
+		m, _ := f.cache.Known(key + "/")
+		return resolved{kind: kindDir, meta: m}, nil
+	}
+	m, err := f.objectMeta(ctx, key, e.Observed)
+	return resolved{kind: kindOf(m), meta: m}, err
 }
 
 // objectMeta returns the metadata of an object a listing showed: from the
