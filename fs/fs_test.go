@@ -114,12 +114,12 @@ func TestWriteReadOverwrite(t *testing.T) {
 func TestFailedUploadReturnsEIOAndKeepsData(t *testing.T) {
 	mem := s3backend.NewMemory()
 	dir, fsys := testMount(t, mem)
-	mem.Fail = func(op, key string) error {
+	mem.SetFail(func(op, key string) error {
 		if op == s3backend.OpPut {
 			return errors.New("injected: server unavailable")
 		}
 		return nil
-	}
+	})
 	f, err := os.Create(filepath.Join(dir, "precious"))
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +138,7 @@ func TestFailedUploadReturnsEIOAndKeepsData(t *testing.T) {
 	if err := fsys.FlushAll(t.Context()); err == nil {
 		t.Fatal("FlushAll succeeded while uploads fail")
 	}
-	mem.Fail = nil
+	mem.SetFail(nil)
 	if err := fsys.FlushAll(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -262,12 +262,12 @@ func TestFailedFolderMoveLeavesNoPartialCopy(t *testing.T) {
 	}
 	before := mem.Keys()
 	dir, _ := testMount(t, mem)
-	mem.Fail = func(op, key string) error {
+	mem.SetFail(func(op, key string) error {
 		if op == s3backend.OpCopy && key == "dir/sub/f13" {
 			return errors.New("injected copy failure")
 		}
 		return nil
-	}
+	})
 	err := os.Rename(filepath.Join(dir, "dir"), filepath.Join(dir, "moved"))
 	if !errors.Is(err, syscall.EIO) {
 		t.Fatalf("rename with a failing copy: %v, want EIO", err)
@@ -275,7 +275,7 @@ func TestFailedFolderMoveLeavesNoPartialCopy(t *testing.T) {
 	if after := mem.Keys(); !slices.Equal(after, before) {
 		t.Errorf("keys after a failed move:\n%v\nwant\n%v", after, before)
 	}
-	mem.Fail = nil
+	mem.SetFail(nil)
 	if err := os.Rename(filepath.Join(dir, "dir"), filepath.Join(dir, "moved")); err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,13 @@ func setup() error {
 		}
 	}
 	env.binary = filepath.Join(env.work, "s3drive")
-	if out, err := exec.Command("go", "build", "-o", env.binary, "../cmd/s3drive").CombinedOutput(); err != nil {
+	build := []string{"build", "-o", env.binary}
+	if os.Getenv("S3DRIVE_RACE") == "1" {
+		// Race-check the mounted binary under real programs; a report makes
+		// s3drive exit non-zero, which fails the test that unmounts it.
+		build = append(build, "-race")
+	}
+	if out, err := exec.Command("go", append(build, "../cmd/s3drive")...).CombinedOutput(); err != nil {
 		return fmt.Errorf("building s3drive: %v\n%s", err, out)
 	}
 	out, err := exec.Command("go", "tool", "-n", "versitygw").Output()

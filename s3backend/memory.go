@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,9 +22,7 @@ type Memory struct {
 	mu      sync.Mutex
 	objects map[string]memObject
 	count   counters
-	// Fail, when set, is consulted before every request; a non-nil error
-	// fails that request (fault injection for tests).
-	Fail func(op, key string) error
+	fail    atomic.Pointer[func(op, key string) error]
 	// PageSize caps keys per List page (default 1000, as S3).
 	PageSize int
 }
@@ -42,10 +41,20 @@ func NewMemory() *Memory { return &Memory{objects: map[string]memObject{}} }
 
 func (m *Memory) Counters() map[string]int64 { return m.count.snapshot() }
 
+// SetFail installs fault injection for tests: fail is consulted before every
+// request, and a non-nil error fails that request. nil removes it.
+func (m *Memory) SetFail(fail func(op, key string) error) {
+	if fail == nil {
+		m.fail.Store(nil)
+		return
+	}
+	m.fail.Store(&fail)
+}
+
 func (m *Memory) begin(op, key string) error {
 	m.count.add(op)
-	if m.Fail != nil {
-		return m.Fail(op, key)
+	if fail := m.fail.Load(); fail != nil {
+		return (*fail)(op, key)
 	}
 	return nil
 }
