@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,12 @@ func New(opts Options) (*FS, error) {
 	}
 	if err := os.MkdirAll(opts.StagingDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating staging directory: %w", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(opts.StagingDir, "stage-*")); len(left) > 0 && opts.Logger != nil {
+		// A previous run ended (crash, kill -9) with data it could not
+		// upload. It is kept, never deleted, for the user to recover.
+		opts.Logger.Warn("staging directory holds data a previous run did not upload; recover it by hand",
+			"files", len(left), "dir", opts.StagingDir)
 	}
 	if opts.HeadConcurrency <= 0 {
 		opts.HeadConcurrency = 32

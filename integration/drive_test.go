@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -586,5 +587,82 @@ func TestReadOnly(t *testing.T) {
 	}
 	if got := getObject(t, "a.txt"); got != "data" {
 		t.Errorf("object changed to %q", got)
+	}
+}
+
+// TestDemo runs the README's first quick-start command: s3drive demo mounts
+// a working drive over its embedded endpoint, and the data outlives it.
+func TestDemo(t *testing.T) {
+	need(t)
+	data, mnt := t.TempDir(), t.TempDir()
+	start := func() (*exec.Cmd, chan error) {
+		cmd := exec.Command(env.binary, "demo", mnt, "--data-dir", data, "--cache-dir", t.TempDir())
+		cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ready := make(chan bool, 1)
+		exited := make(chan error, 1)
+		go func() {
+			b := make([]byte, 4096)
+			var seen string
+			for {
+				n, err := out.Read(b)
+				seen += string(b[:n])
+				if strings.Contains(seen, "your drive is ready") {
+					ready <- true
+					io.Copy(io.Discard, out)
+					break
+				}
+				if err != nil {
+					ready <- false
+					break
+				}
+			}
+			exited <- cmd.Wait()
+		}()
+		select {
+		case ok := <-ready:
+			if !ok {
+				t.Fatalf("demo exited before it was ready: %v", <-exited)
+			}
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("demo not ready within 60s")
+		}
+		return cmd, exited
+	}
+	stop := func(cmd *exec.Cmd, exited chan error) {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("demo exited with %v after SIGTERM", err)
+			}
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("demo did not stop on SIGTERM")
+		}
+	}
+	cmd, exited := start()
+	run(t, "mkdir", filepath.Join(mnt, "docs"))
+	if err := os.WriteFile(filepath.Join(mnt, "docs", "hello.txt"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A second demo on the same data says so instead of waiting forever.
+	out, err := exec.Command(env.binary, "demo", t.TempDir(), "--data-dir", data).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by another s3drive demo") {
+		t.Errorf("second demo on the same data: %v: %s", err, out)
+	}
+	stop(cmd, exited)
+
+	cmd, exited = start()
+	defer stop(cmd, exited)
+	if b, err := os.ReadFile(filepath.Join(mnt, "docs", "hello.txt")); err != nil || string(b) != "hello" {
+		t.Errorf("after restarting the demo: %q, %v", b, err)
 	}
 }

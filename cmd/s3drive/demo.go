@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3bolt"
 	"github.com/spf13/cobra"
+	bolt "go.etcd.io/bbolt"
 )
 
 const demoBucket = "demo"
@@ -73,15 +75,20 @@ func startDemoS3(dataDir, listen string) (endpoint string, stop func(), err erro
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", nil, err
 	}
-	store, err := s3bolt.NewFile(filepath.Join(dataDir, "objects.db"))
-	if err != nil {
-		return "", nil, fmt.Errorf("opening demo store in %s: %w", dataDir, err)
+	// Opened here with a timeout: s3bolt's own NewFile waits forever for a
+	// store another demo has open.
+	path := filepath.Join(dataDir, "objects.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return "", nil, fmt.Errorf("%s is in use by another s3drive demo (use --data-dir for a second one)", path)
 	}
-	if err := store.CreateBucket(demoBucket); err != nil && !errors.Is(err, gofakes3.ErrBucketAlreadyExists) {
-		var e gofakes3.Error
-		if !errors.As(err, &e) || e.ErrorCode() != gofakes3.ErrBucketAlreadyExists {
-			return "", nil, fmt.Errorf("creating demo bucket: %w", err)
-		}
+	if err != nil {
+		return "", nil, fmt.Errorf("opening demo store %s: %w", path, err)
+	}
+	store := s3bolt.New(db)
+	if err := store.CreateBucket(demoBucket); err != nil && !gofakes3.HasErrorCode(err, gofakes3.ErrBucketAlreadyExists) {
+		db.Close()
+		return "", nil, fmt.Errorf("creating demo bucket: %w", err)
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -89,5 +96,5 @@ func startDemoS3(dataDir, listen string) (endpoint string, stop func(), err erro
 	}
 	srv := &http.Server{Handler: gofakes3.New(store, gofakes3.WithAutoBucket(true)).Server()}
 	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+	return "http://" + ln.Addr().String(), func() { srv.Close(); db.Close() }, nil
 }
