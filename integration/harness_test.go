@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -67,9 +68,11 @@ func setup() error {
 		return fmt.Errorf("/dev/fuse: %w", err)
 	}
 	if os.Geteuid() != 0 {
-		if _, err := exec.LookPath("fusermount3"); err != nil {
-			return fmt.Errorf("not root and no fusermount3: %w", err)
-		}
+		return errors.New("the tests mount FUSE filesystems: run them as root")
+	}
+	// The tests also unmount with fusermount3, as users do.
+	if _, err := exec.LookPath("fusermount3"); err != nil {
+		return fmt.Errorf("fusermount3 missing (apt-get install fuse3): %w", err)
 	}
 	env.binary = filepath.Join(env.work, "s3drive")
 	build := []string{"build", "-o", env.binary}
