@@ -18,9 +18,16 @@ import (
 // writes: then it is a staging file on local disk, owned by the inode (not
 // a handle) so that every handle, dup and Getattr sees the same bytes, and
 // uploaded whole on Flush or Fsync.
+//
+// Lock order: ioMu, then mu. ioMu is held for as long as the staging file's
+// content must not change (a write, a truncate, an upload, a rename); mu
+// only for short state changes, so that Getattr and lookups — ls in a
+// file manager — never wait for an upload.
 type File struct {
 	fs.Inode
 	fsys *FS
+
+	ioMu sync.Mutex
 
 	mu        sync.Mutex // protects the following
 	meta      cache.Meta // attributes; Size and ETag are the S3 object's
@@ -28,6 +35,7 @@ type File struct {
 	stageSize int64
 	dirty     bool // stage holds changes not yet in S3
 	local     bool // no object exists in S3 yet (created here)
+	uploading bool // an upload is reading stage
 	handles   int
 }
 
@@ -80,6 +88,8 @@ func (f *File) fillAttr(out *fuse.Attr) {
 // one; for other files it only forgets staged changes, since the file is
 // going away.
 func (f *File) discard() bool {
+	f.ioMu.Lock() // an upload in flight finishes first, then is deleted
+	defer f.ioMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.dirty {
@@ -148,9 +158,11 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	}
 	h := f.open(flags)
 	if writable && flags&syscall.O_TRUNC != 0 {
+		f.ioMu.Lock()
 		f.mu.Lock()
 		errno := f.truncateLocked(ctx, 0)
 		f.mu.Unlock()
+		f.ioMu.Unlock()
 		if errno != 0 {
 			h.Release(ctx)
 			return nil, 0, errno
@@ -189,33 +201,34 @@ func (f *File) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	if f.fsys.opts.ReadOnly {
 		return syscall.EROFS
 	}
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if size, ok := in.GetSize(); ok {
 		if errno := f.truncateLocked(ctx, int64(size)); errno != 0 {
+			f.mu.Unlock()
 			return errno
 		}
 	}
 	old := f.meta
 	f.meta = applySetattr(f.meta, in, syscall.S_IFREG)
-	switch {
-	case f.dirty && f.handles == 0:
-		// truncate(2) or a chmod of a staged file with no open handle:
-		// nothing else will upload it.
-		if errno := f.flushLocked(ctx); errno != 0 {
-			return errno
-		}
-	case !f.dirty && !f.local && !sameAttrs(old, f.meta):
+	// truncate(2) or a chmod of a staged file with no open handle: nothing
+	// else will upload it.
+	upload := f.dirty && f.handles == 0
+	if !f.dirty && !f.local && !sameAttrs(old, f.meta) {
 		if errno := f.rewriteMetaLocked(ctx); errno != 0 {
 			f.meta = old
+			f.mu.Unlock()
 			return errno
 		}
 	}
-	m := f.meta
-	if f.stage != nil {
-		m.Size = f.stageSize
+	f.mu.Unlock()
+	if upload {
+		if errno := f.upload(ctx); errno != 0 {
+			return errno
+		}
 	}
-	f.fsys.attrFor(m, syscall.S_IFREG, &out.Attr)
+	f.fillAttr(&out.Attr)
 	return 0
 }
 
@@ -245,16 +258,19 @@ func (f *File) rewriteMetaLocked(ctx context.Context) syscall.Errno {
 }
 
 func (f *File) flush(ctx context.Context) syscall.Errno {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.flushLocked(ctx)
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
+	return f.upload(ctx)
 }
 
-// flushLocked uploads staged changes. It returns success only once S3 has
+// upload sends staged changes; the caller holds ioMu (so the staging file
+// cannot change underneath) but not mu. It returns success only once S3 has
 // the whole object; on failure the staged data stays, still dirty, for the
 // next Flush, Fsync or unmount to retry.
-func (f *File) flushLocked(ctx context.Context) syscall.Errno {
+func (f *File) upload(ctx context.Context) syscall.Errno {
+	f.mu.Lock()
 	if !f.dirty {
+		f.mu.Unlock()
 		return 0
 	}
 	key, ok := f.key()
@@ -262,6 +278,7 @@ func (f *File) flushLocked(ctx context.Context) syscall.Errno {
 		// Unlinked while open: POSIX discards its data.
 		f.dirty = false
 		f.fsys.markClean(f)
+		f.mu.Unlock()
 		return 0
 	}
 	m := f.meta
@@ -269,12 +286,19 @@ func (f *File) flushLocked(ctx context.Context) syscall.Errno {
 	if m.Mode == 0 {
 		m.Mode = syscall.S_IFREG | f.fsys.opts.FileMode
 	}
+	stage := f.stage
+	f.uploading = true
+	f.mu.Unlock()
+
 	// The caller being interrupted must not abandon an upload half done.
-	ctx = context.WithoutCancel(ctx)
-	info, err := f.fsys.be.Upload(ctx, key, f.stage, m.Size,
+	info, err := f.fsys.be.Upload(context.WithoutCancel(ctx), key, stage, m.Size,
 		s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.uploading = false
 	if err != nil {
-		f.fsys.log.Error("upload failed; staged data kept", "key", key, "staging", f.stage.Name(), "err", err)
+		f.fsys.log.Error("upload failed; staged data kept", "key", key, "staging", stage.Name(), "err", err)
 		return syscall.EIO
 	}
 	m.ETag, m.LastModified = info.ETag, info.LastModified
@@ -291,8 +315,8 @@ func (f *File) release() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.handles--
-	if f.handles > 0 {
-		return
+	if f.handles > 0 || f.uploading {
+		return // an upload in flight drops the stage when it ends
 	}
 	if f.dirty {
 		if _, ok := f.key(); ok {
@@ -341,6 +365,8 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	f := h.file
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	key, _ := f.key()

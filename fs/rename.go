@@ -85,6 +85,8 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 // the old object is deleted and the data goes up once, under the new name,
 // at the next Flush (the temp-file-then-rename pattern of editors and rsync).
 func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno {
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
