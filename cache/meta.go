@@ -34,6 +34,10 @@ type Meta struct {
 	HasGID   bool      `json:"hg"`
 	Target   string    `json:"t,omitempty"` // symlink target
 	IsSymlnk bool      `json:"y,omitempty"`
+	// Extra is the object's other user metadata (lower-case names without
+	// "x-amz-meta-"), kept so that rewriting attributes never drops what
+	// other tools stored.
+	Extra map[string]string `json:"x,omitempty"`
 }
 
 // Observed is what a listing says of an object.

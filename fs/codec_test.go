@@ -85,6 +85,10 @@ func TestMetaRoundTrip(t *testing.T) {
 	if junk.Mode != 0 || junk.HasUID || !junk.Mtime.IsZero() {
 		t.Errorf("unparseable metadata must fall back to defaults: %+v", junk)
 	}
+	other := decodeMeta(s3backend.ObjectInfo{Metadata: map[string]string{"mode": "33188", "client": "acme", "reviewed-by": "ann"}})
+	if md := encodeMeta(other); md["client"] != "acme" || md["reviewed-by"] != "ann" || md["mode"] != "33188" {
+		t.Errorf("other tools' metadata must survive a rewrite: %v", md)
+	}
 	if len(encodeMeta(cache.Meta{})) != 0 {
 		t.Errorf("absent attributes must not be written")
 	}

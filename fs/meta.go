@@ -25,7 +25,10 @@ const dirContentType = "application/x-directory"
 
 // encodeMeta renders attributes as user metadata.
 func encodeMeta(m cache.Meta) map[string]string {
-	md := map[string]string{}
+	md := make(map[string]string, len(m.Extra)+4)
+	for k, v := range m.Extra {
+		md[k] = v
+	}
 	if !m.Mtime.IsZero() {
 		md[metaMtime] = formatMtime(m.Mtime)
 	}
@@ -59,6 +62,16 @@ func decodeMeta(info s3backend.ObjectInfo) cache.Meta {
 		m.GID, m.HasGID = uint32(v), true
 	}
 	m.IsSymlnk = m.Mode&syscall.S_IFMT == syscall.S_IFLNK
+	for k, v := range md {
+		switch k {
+		case metaMtime, metaMode, metaUID, metaGID:
+		default:
+			if m.Extra == nil {
+				m.Extra = map[string]string{}
+			}
+			m.Extra[k] = v
+		}
+	}
 	return m
 }
 

@@ -415,6 +415,13 @@ func TestAttributesPersist(t *testing.T) {
 	if aws.ToString(h.ContentType) != "application/pdf" {
 		t.Errorf("Content-Type %q after metadata rewrite", aws.ToString(h.ContentType))
 	}
+	// Metadata another tool stored survives attribute changes and overwrites.
+	putObject(t, "ledger.csv", "a,b\n", map[string]string{"client": "acme", "retention": "7y"})
+	run(t, "chmod", "600", m.path("ledger.csv"))
+	run(t, "sh", "-c", "echo c,d >> "+m.path("ledger.csv"))
+	if h := head(t, "ledger.csv"); h.Metadata["client"] != "acme" || h.Metadata["retention"] != "7y" || h.Metadata["mode"] != strconv.Itoa(0o100600) {
+		t.Errorf("foreign metadata after chmod and append: %v", h.Metadata)
+	}
 	run(t, "mkdir", m.path("folder"))
 	run(t, "chmod", "700", m.path("folder"))
 	// fusermount3 -u ends the drive as cleanly as s3drive unmount.
