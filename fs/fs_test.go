@@ -286,3 +286,53 @@ func TestFailedFolderMoveLeavesNoPartialCopy(t *testing.T) {
 		t.Errorf("keys after the move: %v", keys)
 	}
 }
+
+func TestXattrsAreUserMetadata(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("doc.txt", []byte("x"), map[string]string{"client": "acme"})
+	dir, _ := testMount(t, mem)
+	p := filepath.Join(dir, "doc.txt")
+	buf := make([]byte, 256)
+	n, err := syscall.Getxattr(p, "user.client", buf)
+	if err != nil || string(buf[:n]) != "acme" {
+		t.Fatalf("user.client = %q, %v", buf[:n], err)
+	}
+	if err := syscall.Setxattr(p, "user.reviewed-by", []byte("ann"), 0); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := mem.Head(t.Context(), "doc.txt")
+	if info.Metadata["reviewed-by"] != "ann" || info.Metadata["client"] != "acme" {
+		t.Errorf("metadata after setxattr: %v", info.Metadata)
+	}
+	n, _ = syscall.Listxattr(p, buf)
+	if got := string(buf[:n]); got != "user.client\x00user.reviewed-by\x00user.s3.etag\x00" {
+		t.Errorf("listxattr = %q", got)
+	}
+	if n, err := syscall.Getxattr(p, "user.s3.etag", buf); err != nil || string(buf[:n]) != info.ETag {
+		t.Errorf("user.s3.etag = %q, %v; want %q", buf[:n], err, info.ETag)
+	}
+	for attr, want := range map[string]error{
+		"user.mode": syscall.EPERM, "user.s3.etag": syscall.EPERM, "user.Upper": syscall.EINVAL,
+		"trusted.x": syscall.ENOTSUP,
+	} {
+		if err := syscall.Setxattr(p, attr, []byte("v"), 0); !errors.Is(err, want) {
+			t.Errorf("setxattr %s: %v, want %v", attr, err, want)
+		}
+	}
+	if err := syscall.Setxattr(p, "user.client", []byte("x"), xattrCreate); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("XATTR_CREATE on an existing name: %v", err)
+	}
+	if err := syscall.Removexattr(p, "user.client"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := syscall.Getxattr(p, "user.client", buf); !errors.Is(err, syscall.ENODATA) {
+		t.Errorf("removed xattr: %v", err)
+	}
+	if _, err := syscall.Getxattr(p, "security.selinux", buf); !errors.Is(err, syscall.ENODATA) {
+		t.Errorf("security.selinux: %v, want ENODATA", err)
+	}
+	info, _ = mem.Head(t.Context(), "doc.txt")
+	if _, ok := info.Metadata["client"]; ok || info.Metadata["reviewed-by"] != "ann" {
+		t.Errorf("metadata after removexattr: %v", info.Metadata)
+	}
+}

@@ -673,3 +673,26 @@ func TestDemo(t *testing.T) {
 		t.Errorf("after restarting the demo: %q, %v", b, err)
 	}
 }
+
+// TestXattrs: setfattr/getfattr read and write user metadata.
+func TestXattrs(t *testing.T) {
+	need(t)
+	freshClient(t)
+	putObject(t, "contract.pdf", "%PDF", map[string]string{"client": "acme"})
+	m := startMount(t, "")
+	p := m.path("contract.pdf")
+	run(t, "setfattr", "-n", "user.reviewed-by", "-v", "ann", p)
+	if h := head(t, "contract.pdf"); h.Metadata["reviewed-by"] != "ann" || h.Metadata["client"] != "acme" {
+		t.Errorf("metadata after setfattr: %v", h.Metadata)
+	}
+	m.unmount()
+	m = startMount(t, "")
+	out := run(t, "getfattr", "--absolute-names", "-d", m.path("contract.pdf"))
+	if !strings.Contains(out, `user.client="acme"`) || !strings.Contains(out, `user.reviewed-by="ann"`) {
+		t.Errorf("getfattr -d after remount:\n%s", out)
+	}
+	etag := strings.Trim(aws.ToString(head(t, "contract.pdf").ETag), `"`)
+	if got := run(t, "getfattr", "--absolute-names", "--only-values", "-n", "user.s3.etag", m.path("contract.pdf")); got != etag {
+		t.Errorf("user.s3.etag = %q, want %q", got, etag)
+	}
+}

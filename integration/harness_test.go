@@ -74,6 +74,11 @@ func setup() error {
 	if _, err := exec.LookPath("fusermount3"); err != nil {
 		return fmt.Errorf("fusermount3 missing (apt-get install fuse3): %w", err)
 	}
+	for _, tool := range []string{"setfattr", "getfattr"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s missing (apt-get install attr): %w", tool, err)
+		}
+	}
 	env.binary = filepath.Join(env.work, "s3drive")
 	build := []string{"build", "-o", env.binary}
 	if os.Getenv("S3DRIVE_RACE") == "1" {
