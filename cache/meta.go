@@ -38,6 +38,8 @@ type Meta struct {
 	// "x-amz-meta-"), kept so that rewriting attributes never drops what
 	// other tools stored.
 	Extra map[string]string `json:"x,omitempty"`
+	// StorageClass as S3 reported it ("" until a HEAD showed it).
+	StorageClass string `json:"c,omitempty"`
 }
 
 // Observed is what a listing says of an object.

@@ -305,7 +305,7 @@ func TestXattrsAreUserMetadata(t *testing.T) {
 		t.Errorf("metadata after setxattr: %v", info.Metadata)
 	}
 	n, _ = syscall.Listxattr(p, buf)
-	if got := string(buf[:n]); got != "user.client\x00user.reviewed-by\x00user.s3.etag\x00" {
+	if got := string(buf[:n]); got != "user.client\x00user.reviewed-by\x00user.s3.etag\x00user.s3.storage-class\x00" {
 		t.Errorf("listxattr = %q", got)
 	}
 	if n, err := syscall.Getxattr(p, "user.s3.etag", buf); err != nil || string(buf[:n]) != info.ETag {
@@ -327,6 +327,9 @@ func TestXattrsAreUserMetadata(t *testing.T) {
 	}
 	if _, err := syscall.Getxattr(p, "user.client", buf); !errors.Is(err, syscall.ENODATA) {
 		t.Errorf("removed xattr: %v", err)
+	}
+	if n, err := syscall.Getxattr(p, "user.s3.storage-class", buf); err != nil || string(buf[:n]) != "STANDARD" {
+		t.Errorf("user.s3.storage-class = %q, %v", buf[:n], err)
 	}
 	if _, err := syscall.Getxattr(p, "security.selinux", buf); !errors.Is(err, syscall.ENODATA) {
 		t.Errorf("security.selinux: %v, want ENODATA", err)

@@ -47,7 +47,10 @@ func encodeMeta(m cache.Meta) map[string]string {
 // decodeMeta reads what a HEAD returned. Unparseable values are ignored
 // (the mount's defaults apply), never fatal: other tools write these too.
 func decodeMeta(info s3backend.ObjectInfo) cache.Meta {
-	m := cache.Meta{Size: info.Size, ETag: info.ETag, LastModified: info.LastModified}
+	m := cache.Meta{Size: info.Size, ETag: info.ETag, LastModified: info.LastModified, StorageClass: info.StorageClass}
+	if m.StorageClass == "" {
+		m.StorageClass = "STANDARD" // S3 omits the header for the default class
+	}
 	md := info.Metadata
 	if t, ok := parseMtime(md[metaMtime]); ok {
 		m.Mtime = t

@@ -12,12 +12,14 @@ import (
 
 // Extended attributes of files map to user metadata: "user.NAME" is
 // x-amz-meta-NAME, so tags set with setfattr are visible to every S3 client.
-// "user.s3.etag" is read-only and shows the object's ETag. Names the drive
+// "user.s3.etag" and "user.s3.storage-class" are read-only and show the
+// object's ETag and storage class. Names the drive
 // itself stores attributes under (mtime, mode, uid, gid) are not writable
 // this way: chmod, chown and touch are.
 const (
-	xattrUser = "user."
-	xattrETag = "user.s3.etag"
+	xattrUser  = "user."
+	xattrETag  = "user.s3.etag"
+	xattrClass = "user.s3.storage-class"
 	// XATTR_CREATE and XATTR_REPLACE from <sys/xattr.h>.
 	xattrCreate  = 1
 	xattrReplace = 2
@@ -91,6 +93,16 @@ func (f *File) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 		}
 		return copyOut(dest, []byte(m.ETag))
 	}
+	if attr == xattrClass {
+		class := m.StorageClass
+		if class == "" && !local {
+			class = "STANDARD" // uploaded by this mount, which sets no class
+		}
+		if class == "" {
+			return 0, syscall.ENODATA
+		}
+		return copyOut(dest, []byte(class))
+	}
 	name, ok := strings.CutPrefix(attr, xattrUser)
 	v, found := m.Extra[name]
 	if !ok || !found {
@@ -109,7 +121,7 @@ func (f *File) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 	}
 	sort.Strings(names)
 	if !local && m.ETag != "" {
-		names = append(names, xattrETag)
+		names = append(names, xattrETag, xattrClass)
 	}
 	var out []byte
 	for _, n := range names {

@@ -695,4 +695,7 @@ func TestXattrs(t *testing.T) {
 	if got := run(t, "getfattr", "--absolute-names", "--only-values", "-n", "user.s3.etag", m.path("contract.pdf")); got != etag {
 		t.Errorf("user.s3.etag = %q, want %q", got, etag)
 	}
+	if got := run(t, "getfattr", "--absolute-names", "--only-values", "-n", "user.s3.storage-class", m.path("contract.pdf")); got != "STANDARD" {
+		t.Errorf("user.s3.storage-class = %q", got)
+	}
 }
