@@ -57,6 +57,7 @@ type FS struct {
 	hidden   map[string]bool
 
 	nextIno atomic.Uint64
+	large   sync.Map // folder keys known to need more than one listing page
 }
 
 // New checks opts and returns a filesystem ready to mount.

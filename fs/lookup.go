@@ -37,19 +37,26 @@ func kindOf(m cache.Meta) kind {
 // caches allow:
 //  1. a fresh listing of the directory answers every name in it, positive
 //     or negative, with no request (HEAD only for an object never seen);
-//     a stale listing of a small folder is refreshed with one LIST;
+//     a folder not listed within the TTL is listed with one page, if that
+//     holds all of it;
 //  2. a fresh negative or metadata entry answers with no request;
 //  3. otherwise HEAD "name" and LIST "name/" (one key) go out together,
 //     as mountpoint-s3 does; the directory wins if both exist.
 func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error) {
 	key := childKey(dirKey, name)
 	l, fresh := f.cache.Listing(dirKey)
-	if !fresh && l != nil && l.Len() < smallFolder {
-		// A folder listed before and small: one LIST refreshes the answer
-		// for this name and every sibling, where a cold lookup costs two
-		// requests for one name (cp -r into a folder pays this per file).
-		if refreshed, err := f.list(ctx, dirKey); err == nil {
+	if !fresh && (l == nil || l.Len() < smallFolder) && !f.isLarge(dirKey) {
+		// One page of listing answers this name and every sibling, where a
+		// cold lookup costs two requests for one name: cp -r, tar and rsync
+		// stat name after name without reading the folder first. A folder
+		// found to need more than one page is remembered and left to the
+		// per-name path. No prefetch: a lookup HEADs only its own object.
+		refreshed, complete, err := f.fetchListing(ctx, dirKey, 1, false)
+		switch {
+		case err == nil && complete:
 			l, fresh = refreshed, true
+		case err == nil:
+			f.large.Store(dirKey, true)
 		}
 	}
 	if fresh {
@@ -94,9 +101,15 @@ func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error)
 	return resolved{kind: kindOf(m), meta: m}, nil
 }
 
-// smallFolder is the size below which a stale listing is refreshed whole
+// smallFolder is the size below which a folder's listing is refreshed whole
 // rather than asked about one name: one page of ListObjectsV2.
 const smallFolder = 1000
+
+// isLarge reports whether dirKey was found to need more than one page.
+func (f *FS) isLarge(dirKey string) bool {
+	_, ok := f.large.Load(dirKey)
+	return ok
+}
 
 // fromListing answers a lookup from a fresh listing of the folder.
 func (f *FS) fromListing(ctx context.Context, l *cache.Listing, dirKey, name string) (resolved, error) {
@@ -208,23 +221,34 @@ func (f *FS) prefetch(keys []string) {
 	}
 }
 
-// list returns the directory's listing, from the cache when fresh, else
-// from S3 (every page), and starts HEADs for the objects never seen.
+// list returns the directory's listing for readdir, from the cache when
+// fresh, else from S3 (every page), and starts HEADs for the objects never
+// seen: a readdir is usually followed by a stat of every entry.
 func (f *FS) list(ctx context.Context, dirKey string) (*cache.Listing, error) {
 	if l, fresh := f.cache.Listing(dirKey); fresh {
 		return l, nil
 	}
+	l, _, err := f.fetchListing(ctx, dirKey, 0, true)
+	return l, err
+}
+
+// fetchListing lists dirKey from S3, at most maxPages pages (0: all). A
+// complete listing is cached; one cut short is not, and complete is false.
+// With prefetch, objects never seen are HEADed in the background.
+func (f *FS) fetchListing(ctx context.Context, dirKey string, maxPages int, prefetch bool) (l *cache.Listing, complete bool, err error) {
 	var (
 		entries   []cache.Entry
 		unknown   []string
 		hasMarker bool
 		token     string
+		pages     int
 	)
 	for {
 		page, err := f.be.List(ctx, dirKey, "/", token, 1000)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
+		pages++
 		for _, o := range page.Objects {
 			name := o.Key[len(dirKey):]
 			switch {
@@ -261,10 +285,15 @@ func (f *FS) list(ctx context.Context, dirKey string) (*cache.Listing, error) {
 		if page.NextToken == "" {
 			break
 		}
+		if pages == maxPages {
+			return nil, false, nil
+		}
 		token = page.NextToken
 	}
-	l := cache.NewListing(entries, hasMarker, f.cache.Now())
+	l = cache.NewListing(entries, hasMarker, f.cache.Now())
 	f.cache.PutListing(dirKey, l)
-	f.prefetch(unknown)
-	return l, nil
+	if prefetch {
+		f.prefetch(unknown)
+	}
+	return l, true, nil
 }

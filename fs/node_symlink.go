@@ -9,6 +9,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/s3drive/s3drive/cache"
+	"github.com/s3drive/s3drive/s3backend"
 )
 
 // Symlink is an object stored the s3fs way: mode S_IFLNK in metadata, the
@@ -67,4 +68,34 @@ func (l *Symlink) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	l.meta.Target = string(target)
 	l.fsys.cache.Put(key, l.meta)
 	return target, 0
+}
+
+var _ = (fs.NodeSetattrer)((*Symlink)(nil))
+
+// Setattr stores a symlink's times and owner (lutimes, lchown: rsync -a sets
+// them) with one self-copy; its mode is always 0777.
+func (l *Symlink) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if l.fsys.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := applySetattr(l.meta, in, syscall.S_IFLNK)
+	m.Mode = syscall.S_IFLNK | 0o777
+	if !sameAttrs(m, l.meta) {
+		key, ok := pathOf(l.fsys.rootInode(), l.EmbeddedInode())
+		if !ok {
+			return syscall.ENOENT
+		}
+		info, err := l.fsys.be.Copy(ctx, key, key, m.Size,
+			&s3backend.PutOptions{ContentType: "text/plain", Metadata: encodeMeta(m)})
+		if err != nil {
+			return toErrno(l.fsys.log, "setattr", key, err)
+		}
+		m.ETag, m.LastModified = info.ETag, info.LastModified
+		l.fsys.recordUpload(key, m)
+		l.meta = m
+	}
+	l.fsys.attrFor(l.meta, syscall.S_IFLNK, &out.Attr)
+	return 0
 }

@@ -396,6 +396,7 @@ func TestOverwriteAppendTruncate(t *testing.T) {
 func TestAttributesPersist(t *testing.T) {
 	need(t)
 	freshClient(t)
+	putObject(t, "ledger.csv", "a,b\n", map[string]string{"client": "acme", "retention": "7y"})
 	m := startMount(t, "")
 	p := m.path("report.pdf")
 	if err := os.WriteFile(p, []byte("%PDF"), 0o644); err != nil {
@@ -416,7 +417,6 @@ func TestAttributesPersist(t *testing.T) {
 		t.Errorf("Content-Type %q after metadata rewrite", aws.ToString(h.ContentType))
 	}
 	// Metadata another tool stored survives attribute changes and overwrites.
-	putObject(t, "ledger.csv", "a,b\n", map[string]string{"client": "acme", "retention": "7y"})
 	run(t, "chmod", "600", m.path("ledger.csv"))
 	run(t, "sh", "-c", "echo c,d >> "+m.path("ledger.csv"))
 	if h := head(t, "ledger.csv"); h.Metadata["client"] != "acme" || h.Metadata["retention"] != "7y" || h.Metadata["mode"] != strconv.Itoa(0o100600) {
@@ -697,5 +697,54 @@ func TestXattrs(t *testing.T) {
 	}
 	if got := run(t, "getfattr", "--absolute-names", "--only-values", "-n", "user.s3.storage-class", m.path("contract.pdf")); got != "STANDARD" {
 		t.Errorf("user.s3.storage-class = %q", got)
+	}
+}
+
+// TestRsyncRerunTransfersNothing: after rsync -a into the mount, running it
+// again — also after a remount — transfers nothing and costs one listing
+// per folder, no HEAD, no upload.
+func TestRsyncRerunTransfersNothing(t *testing.T) {
+	need(t)
+	freshClient(t)
+	src := filepath.Join(runtime.GOROOT(), "src", "crypto")
+	_, dirs := countTree(t, src)
+	cacheDir := t.TempDir()
+	m := startMount(t, cacheDir)
+	run(t, "rsync", "-a", src+"/", m.path("crypto")+"/")
+	run(t, "diff", "-r", src, m.path("crypto"))
+	out := run(t, "stat", "-c", "%a %Y", m.path("crypto/sha256/sha256.go"))
+	want := run(t, "stat", "-c", "%a %Y", filepath.Join(src, "sha256/sha256.go"))
+	if out != want {
+		t.Errorf("mode and mtime on the mount %q, source %q", out, want)
+	}
+	for _, remount := range []bool{false, true} {
+		if remount {
+			m.unmount()
+			m = startMount(t, cacheDir)
+		}
+		var items string
+		cost := m.requests(func() { items = run(t, "rsync", "-ai", src+"/", m.path("crypto")+"/") })
+		if strings.TrimSpace(items) != "" {
+			t.Errorf("rsync re-run (remount %v) transferred:\n%s", remount, items)
+		}
+		if cost["ListObjectsV2"] > int64(dirs+1) || cost["HeadObject"] > 1 || total(cost) != cost["ListObjectsV2"]+cost["HeadObject"] {
+			t.Errorf("rsync re-run (remount %v) cost %v: want ≤ one LIST per folder (%d) and nothing else", remount, cost, dirs)
+		}
+	}
+
+	// Symlinks, which rsync -a copies with their times.
+	links := t.TempDir()
+	os.WriteFile(filepath.Join(links, "target.txt"), []byte("t"), 0o644)
+	os.Symlink("target.txt", filepath.Join(links, "link"))
+	os.Symlink("../elsewhere/none", filepath.Join(links, "dangling"))
+	run(t, "rsync", "-a", links+"/", m.path("links")+"/")
+	if got, err := os.Readlink(m.path("links/dangling")); err != nil || got != "../elsewhere/none" {
+		t.Errorf("readlink: %q, %v", got, err)
+	}
+	if h := head(t, "links/link"); h.Metadata["mode"] != strconv.Itoa(0o120777) {
+		t.Errorf("symlink stored with metadata %v, want s3fs's mode 41471", h.Metadata)
+	}
+	if items := run(t, "rsync", "-ai", links+"/", m.path("links")+"/"); strings.TrimSpace(items) != "" {
+		t.Errorf("rsync re-run with symlinks transferred:\n%s", items)
 	}
 }

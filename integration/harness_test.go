@@ -74,9 +74,9 @@ func setup() error {
 	if _, err := exec.LookPath("fusermount3"); err != nil {
 		return fmt.Errorf("fusermount3 missing (apt-get install fuse3): %w", err)
 	}
-	for _, tool := range []string{"setfattr", "getfattr"} {
+	for tool, pkg := range map[string]string{"setfattr": "attr", "getfattr": "attr", "rsync": "rsync"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s missing (apt-get install attr): %w", tool, err)
+			return fmt.Errorf("%s missing (apt-get install %s): %w", tool, pkg, err)
 		}
 	}
 	env.binary = filepath.Join(env.work, "s3drive")
