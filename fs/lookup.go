@@ -146,7 +146,16 @@ type headCall struct {
 
 // headOnce HEADs key, or joins a HEAD for it already in flight.
 func (f *FS) headOnce(ctx context.Context, key string) (cache.Meta, error) {
-	call, owner := f.headCallFor(key)
+	var call *headCall
+	var owner bool
+	for call == nil {
+		if call, owner = f.headCallFor(key); call == nil {
+			// A HEAD for it finished after the caller's cache check.
+			if m, ok := f.cache.Fresh(key); ok {
+				return m, nil
+			}
+		}
+	}
 	if owner {
 		f.runHead(call, key)
 	}
@@ -158,11 +167,18 @@ func (f *FS) headOnce(ctx context.Context, key string) (cache.Meta, error) {
 	}
 }
 
+// headCallFor returns the HEAD in flight for key, or registers a new one
+// that the caller owns. It returns nil when a HEAD for key completed within
+// the TTL (runHead caches before it unregisters, so the check under the
+// lock cannot miss one).
 func (f *FS) headCallFor(key string) (call *headCall, owner bool) {
 	f.pendingMu.Lock()
 	defer f.pendingMu.Unlock()
 	if c, ok := f.pending[key]; ok {
 		return c, false
+	}
+	if _, ok := f.cache.Fresh(key); ok {
+		return nil, false
 	}
 	c := &headCall{done: make(chan struct{})}
 	f.pending[key] = c
@@ -192,7 +208,7 @@ func (f *FS) prefetch(keys []string) {
 	calls := make([]*headCall, 0, len(keys))
 	owned := make([]string, 0, len(keys))
 	for _, k := range keys {
-		if c, owner := f.headCallFor(k); owner {
+		if c, owner := f.headCallFor(k); c != nil && owner {
 			calls = append(calls, c)
 			owned = append(owned, k)
 		}
