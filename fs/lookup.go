@@ -37,28 +37,14 @@ func kindOf(m cache.Meta) kind {
 // caches allow:
 //  1. a fresh listing of the directory answers every name in it, positive
 //     or negative, with no request (HEAD only for an object never seen);
-//     a folder not listed within the TTL is listed with one page, if that
-//     holds all of it;
 //  2. a fresh negative or metadata entry answers with no request;
-//  3. otherwise HEAD "name" and LIST "name/" (one key) go out together,
+//  3. a folder not listed within the TTL is listed with one page, if that
+//     holds all of it (one request for this name and its siblings);
+//  4. otherwise HEAD "name" and LIST "name/" (one key) go out together,
 //     as mountpoint-s3 does; the directory wins if both exist.
 func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error) {
 	key := childKey(dirKey, name)
 	l, fresh := f.cache.Listing(dirKey)
-	if !fresh && (l == nil || l.Len() < smallFolder) && !f.isLarge(dirKey) {
-		// One page of listing answers this name and every sibling, where a
-		// cold lookup costs two requests for one name: cp -r, tar and rsync
-		// stat name after name without reading the folder first. A folder
-		// found to need more than one page is remembered and left to the
-		// per-name path. No prefetch: a lookup HEADs only its own object.
-		refreshed, complete, err := f.fetchListing(ctx, dirKey, 1, false)
-		switch {
-		case err == nil && complete:
-			l, fresh = refreshed, true
-		case err == nil:
-			f.large.Store(dirKey, true)
-		}
-	}
 	if fresh {
 		return f.fromListing(ctx, l, dirKey, name)
 	}
@@ -70,6 +56,20 @@ func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error)
 	}
 	if m, ok := f.cache.Fresh(key); ok {
 		return resolved{kind: kindOf(m), meta: m}, nil
+	}
+	if (l == nil || l.Len() < smallFolder) && !f.isLarge(dirKey) {
+		// One page of listing answers this name and every sibling, where a
+		// cold lookup costs two requests for one name: cp -r, tar and rsync
+		// stat name after name without reading the folder first. A folder
+		// found to need more than one page is remembered and left to the
+		// per-name path. No prefetch: a lookup HEADs only its own object.
+		refreshed, complete, err := f.fetchListing(ctx, dirKey, 1, false)
+		switch {
+		case err == nil && complete:
+			return f.fromListing(ctx, refreshed, dirKey, name)
+		case err == nil:
+			f.large.Store(dirKey, true)
+		}
 	}
 
 	var (

@@ -21,6 +21,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
+// goCryptoTree is the real tree the copy tests use: Go's own src/crypto
+// (about 1,200 files in 110 folders), with its file and folder counts.
+func goCryptoTree(t *testing.T) (src string, files, dirs int) {
+	t.Helper()
+	src = filepath.Join(runtime.GOROOT(), "src", "crypto")
+	files, dirs = countTree(t, src)
+	return src, files, dirs
+}
+
 // countTree returns the number of regular files and directories under root
 // (root included among the directories).
 func countTree(t *testing.T, root string) (files, dirs int) {
@@ -49,8 +58,7 @@ func countTree(t *testing.T, root string) (files, dirs int) {
 func TestCopyTreeThenListAfterRemount(t *testing.T) {
 	need(t)
 	freshClient(t)
-	src := filepath.Join(runtime.GOROOT(), "src", "crypto")
-	files, dirs := countTree(t, src)
+	src, files, dirs := goCryptoTree(t)
 	cacheDir := t.TempDir()
 
 	m := startMount(t, cacheDir)
@@ -706,8 +714,7 @@ func TestXattrs(t *testing.T) {
 func TestRsyncRerunTransfersNothing(t *testing.T) {
 	need(t)
 	freshClient(t)
-	src := filepath.Join(runtime.GOROOT(), "src", "crypto")
-	_, dirs := countTree(t, src)
+	src, _, dirs := goCryptoTree(t)
 	cacheDir := t.TempDir()
 	m := startMount(t, cacheDir)
 	run(t, "rsync", "-a", src+"/", m.path("crypto")+"/")
