@@ -3,6 +3,7 @@ package cache
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,9 @@ type Listing struct {
 	// HasMarker says the directory's own "dir/" marker object exists.
 	hasMarker bool
 	fetched   time.Time
+	// misses counts lookups answered from this listing that needed a
+	// HEAD: more than one means someone is walking the folder.
+	misses atomic.Int32
 }
 
 // NewListing returns a listing fetched now.
@@ -92,3 +96,7 @@ func (l *Listing) SetMarker(v bool) {
 }
 
 func (l *Listing) age(now time.Time) time.Duration { return now.Sub(l.fetched) }
+
+// Missed records a lookup answered from l that needed a HEAD and returns
+// how many there have been.
+func (l *Listing) Missed() int32 { return l.misses.Add(1) }

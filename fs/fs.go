@@ -34,7 +34,12 @@ type Options struct {
 	HeadConcurrency int
 	// CopyConcurrency bounds the copies of a folder move (default 32).
 	CopyConcurrency int
-	Logger          *slog.Logger
+	// MetaDelay is how long a chmod, utimes or chown of a file already in
+	// S3 may wait to be stored, so that a rename or upload soon after
+	// carries it instead of a copy of its own (default 2 s). Fsync, close
+	// and unmount store it at once.
+	MetaDelay time.Duration
+	Logger    *slog.Logger
 }
 
 // FS is one mounted drive: the node tree's shared state.
@@ -79,6 +84,9 @@ func New(opts Options) (*FS, error) {
 	}
 	if opts.CopyConcurrency <= 0 {
 		opts.CopyConcurrency = 32
+	}
+	if opts.MetaDelay <= 0 {
+		opts.MetaDelay = 2 * time.Second
 	}
 	if opts.FileMode == 0 {
 		opts.FileMode = 0o644
@@ -189,7 +197,7 @@ func (f *FS) FlushAll(ctx context.Context) error {
 	f.dirtyMu.Unlock()
 	failed := 0
 	for _, file := range files {
-		if errno := file.flush(ctx); errno != 0 {
+		if errno := file.sync(ctx); errno != 0 {
 			failed++
 		}
 	}

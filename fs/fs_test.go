@@ -21,6 +21,13 @@ import (
 // skip elsewhere.
 func testMount(t *testing.T, mem *s3backend.Memory) (string, *FS) {
 	t.Helper()
+	return testMountWith(t, mem, Options{})
+}
+
+// testMountWith mounts with opts, whose backend, cache and staging
+// directory it fills in.
+func testMountWith(t *testing.T, mem *s3backend.Memory, opts Options) (string, *FS) {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil || os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("FUSE unavailable under CI: /dev/fuse: %v, euid %d", err, os.Geteuid())
@@ -31,8 +38,8 @@ func testMount(t *testing.T, mem *s3backend.Memory) (string, *FS) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	staging := t.TempDir()
-	fsys, err := New(Options{Backend: mem, Cache: c, StagingDir: staging, UID: 0, GID: 0})
+	opts.Backend, opts.Cache, opts.StagingDir = mem, c, t.TempDir()
+	fsys, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +201,141 @@ func TestRenameBeforeCloseUploadsOnce(t *testing.T) {
 	after := mem.Counters()
 	if after[s3backend.OpCopy]-before[s3backend.OpCopy] != 1 || after[s3backend.OpDelete]-before[s3backend.OpDelete] != 1 {
 		t.Errorf("rename of an uploaded file: %v -> %v", before, after)
+	}
+}
+
+// requestsDuring runs fn and returns the requests it sent, by operation.
+func requestsDuring(mem *s3backend.Memory, fn func()) map[string]int64 {
+	before := mem.Counters()
+	fn()
+	delta := map[string]int64{}
+	for op, n := range mem.Counters() {
+		if d := n - before[op]; d != 0 {
+			delta[op] = d
+		}
+	}
+	return delta
+}
+
+// TestAttributesAfterCloseRideWithRename is rsync's pattern: a temp file is
+// written and closed (one upload), then chmod and utimes, then renamed. The
+// attribute changes wait and travel with the rename's copy.
+func TestAttributesAfterCloseRideWithRename(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	tmp, final := filepath.Join(dir, ".doc.Ab12Cd"), filepath.Join(dir, "doc")
+	mtime := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	names(t, dir) // the folder is listed: lookups need no request
+	if got := requestsDuring(mem, func() {
+		if err := os.WriteFile(tmp, []byte("payload"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}); got[s3backend.OpPut] != 1 || len(got) != 1 {
+		t.Fatalf("write and close: %v, want one PUT", got)
+	}
+	if got := requestsDuring(mem, func() {
+		if err := os.Chtimes(tmp, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		// rsync's chmod: open, fchmod, close.
+		f, err := os.Open(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Chmod(0o640); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}); len(got) != 0 {
+		t.Errorf("chmod and utimes sent %v before the rename", got)
+	}
+	if st, err := os.Stat(tmp); err != nil || st.Mode().Perm() != 0o640 || !st.ModTime().Equal(mtime) {
+		t.Errorf("stat after chmod/utimes: %v, %v", st, err)
+	}
+	if got := requestsDuring(mem, func() {
+		if err := os.Rename(tmp, final); err != nil {
+			t.Fatal(err)
+		}
+	}); got[s3backend.OpCopy] != 1 || got[s3backend.OpDelete] != 1 || len(got) != 2 {
+		t.Errorf("rename: %v, want one copy and one delete", got)
+	}
+	info, err := mem.Head(t.Context(), "doc")
+	if err != nil || info.Metadata["mode"] != fmt.Sprint(syscall.S_IFREG|0o640) ||
+		info.Metadata["mtime"] != formatMtime(mtime) {
+		t.Errorf("renamed object: %+v, %v", info, err)
+	}
+
+	// Without a rename, fsync stores the change at once, and so does unmount.
+	if err := os.Chmod(final, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := requestsDuring(mem, func() {
+		f, err := os.Open(final)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Error(err)
+		}
+		f.Close()
+	}); got[s3backend.OpCopy] != 1 || len(got) != 1 {
+		t.Errorf("fsync after chmod: %v, want one copy", got)
+	}
+	if err := os.Chmod(final, 0o604); err != nil {
+		t.Fatal(err)
+	}
+	if got := requestsDuring(mem, func() {
+		if err := fsys.FlushAll(t.Context()); err != nil {
+			t.Error(err)
+		}
+	}); got[s3backend.OpCopy] != 1 || len(got) != 1 {
+		t.Errorf("unmount flush after chmod: %v, want one copy", got)
+	}
+	if info, _ := mem.Head(t.Context(), "doc"); info.Metadata["mode"] != fmt.Sprint(syscall.S_IFREG|0o604) {
+		t.Errorf("mode after flush: %v", info.Metadata)
+	}
+
+	// A file removed before its change was stored costs only the delete.
+	if err := os.Chmod(final, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := requestsDuring(mem, func() {
+		if err := os.Remove(final); err != nil {
+			t.Fatal(err)
+		}
+		if err := fsys.FlushAll(t.Context()); err != nil {
+			t.Error(err)
+		}
+	}); got[s3backend.OpDelete] != 1 || len(got) != 1 {
+		t.Errorf("chmod then rm: %v, want one delete", got)
+	}
+}
+
+// TestDeferredAttributesAreStoredAfterMetaDelay: with nobody to carry it,
+// a chmod reaches S3 by itself once MetaDelay has passed.
+func TestDeferredAttributesAreStoredAfterMetaDelay(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("f", []byte("x"), nil)
+	dir, _ := testMountWith(t, mem, Options{MetaDelay: 20 * time.Millisecond})
+	if err := os.Chmod(filepath.Join(dir, "f"), 0o612); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint(syscall.S_IFREG | 0o612)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := mem.Head(t.Context(), "f")
+		if err == nil && info.Metadata["mode"] == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mode never stored: %+v, %v", info, err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling S3's state, not ordering events
+	}
+	if c := mem.Counters(); c[s3backend.OpCopy] != 1 {
+		t.Errorf("copies: %d, want 1", c[s3backend.OpCopy])
 	}
 }
 

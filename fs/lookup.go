@@ -119,11 +119,50 @@ func (f *FS) fromListing(ctx context.Context, l *cache.Listing, dirKey, name str
 	case !ok:
 		return resolved{}, syscall.ENOENT
 	case e.Dir:
-		m, _ := f.cache.Known(key + "/")
+		// A folder's times and mode are on its marker, which listings
+		// show without metadata.
+		m, ok := f.cache.Known(key + "/")
+		if !ok {
+			f.scanning(l, dirKey, key+"/")
+			m, _ = f.headOnce(ctx, key+"/") // on failure: the defaults
+		}
 		return resolved{kind: kindDir, meta: m}, nil
 	}
-	m, err := f.objectMeta(ctx, key, e.Observed)
+	if m, ok := f.cache.Match(key, e.Observed); ok {
+		return resolved{kind: kindOf(m), meta: m}, nil
+	}
+	f.scanning(l, dirKey, key)
+	m, err := f.headOnce(ctx, key)
 	return resolved{kind: kindOf(m), meta: m}, err
+}
+
+// scanAfter is how many lookups in one listing needing a HEAD make a scan.
+const scanAfter = 2
+
+// scanning notes a lookup in l that needs a HEAD of key. The second one
+// means a program is walking the folder (rsync, find, a file manager):
+// every other unknown entry is then HEADed in the background, so that
+// each lookup waits only for its own answer, already on its way.
+func (f *FS) scanning(l *cache.Listing, dirKey, key string) {
+	if l.Missed() != scanAfter {
+		return
+	}
+	var keys []string
+	for _, e := range l.Entries() {
+		k := childKey(dirKey, e.Name)
+		if e.Dir {
+			k += "/"
+			if _, ok := f.cache.Known(k); ok {
+				continue
+			}
+		} else if _, ok := f.cache.Match(k, e.Observed); ok {
+			continue
+		}
+		if k != key {
+			keys = append(keys, k)
+		}
+	}
+	f.prefetch(keys)
 }
 
 // objectMeta returns the metadata of an object a listing showed: from the
@@ -189,8 +228,13 @@ func (f *FS) headCallFor(key string) (call *headCall, owner bool) {
 // context: other waiters may share it, and the answer is worth caching.
 func (f *FS) runHead(call *headCall, key string) {
 	info, err := f.be.Head(context.Background(), key)
-	if err == nil {
+	switch {
+	case err == nil:
 		call.meta = decodeMeta(info)
+		f.cache.Put(key, call.meta)
+	case strings.HasSuffix(key, "/") && errors.Is(err, s3backend.ErrNotFound):
+		// A folder without a marker: remembered, so as not to ask again.
+		err = nil
 		f.cache.Put(key, call.meta)
 	}
 	call.err = err
@@ -274,6 +318,9 @@ func (f *FS) fetchListing(ctx context.Context, dirKey string, maxPages int, pref
 			case strings.HasSuffix(name, "/") && validName(strings.TrimSuffix(name, "/")):
 				// A marker some servers list as an object, not a prefix.
 				entries = append(entries, cache.Entry{Name: strings.TrimSuffix(name, "/"), Dir: true})
+				if _, ok := f.cache.Known(o.Key); !ok {
+					unknown = append(unknown, o.Key)
+				}
 				continue
 			case strings.HasSuffix(name, legacyDirSuffix):
 				if dn := strings.TrimSuffix(name, legacyDirSuffix); validName(dn) {
@@ -297,6 +344,9 @@ func (f *FS) fetchListing(ctx context.Context, dirKey string, maxPages int, pref
 				continue
 			}
 			entries = append(entries, cache.Entry{Name: name, Dir: true})
+			if _, ok := f.cache.Known(p); !ok {
+				unknown = append(unknown, p)
+			}
 		}
 		if page.NextToken == "" {
 			break

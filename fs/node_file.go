@@ -37,6 +37,11 @@ type File struct {
 	local     bool // no object exists in S3 yet (created here)
 	uploading bool // an upload is reading stage
 	handles   int
+	// metaPending: attributes changed (chmod, utimes, chown) on an object
+	// otherwise in S3; stored by the next upload, rename, Flush, Fsync or
+	// metaTimer, whichever comes first.
+	metaPending bool
+	metaTimer   *time.Timer
 }
 
 var (
@@ -68,7 +73,7 @@ func (f *File) isLocal() bool {
 // refresh takes new metadata from S3 unless local changes take precedence.
 func (f *File) refresh(m cache.Meta) {
 	f.mu.Lock()
-	if f.stage == nil && !f.dirty {
+	if f.stage == nil && !f.dirty && !f.metaPending {
 		f.meta = m
 	}
 	f.mu.Unlock()
@@ -92,10 +97,9 @@ func (f *File) discard() bool {
 	defer f.ioMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.dirty {
-		f.dirty = false
-		f.fsys.markClean(f)
-	}
+	f.dirty = false
+	f.clearMetaPendingLocked()
+	f.settleLocked()
 	if f.handles == 0 {
 		f.dropStageLocked()
 	}
@@ -195,8 +199,10 @@ func (f *File) truncateLocked(ctx context.Context, size int64) syscall.Errno {
 }
 
 // Setattr changes size in the staging file (uploaded at close) and
-// attributes in the object's metadata: in the next upload if one is
-// pending, else at once by a self-copy that replaces the metadata.
+// attributes in the object's metadata: with the next upload if one is
+// pending, else by a self-copy that replaces the metadata, deferred by
+// MetaDelay so that the chmod and utimes rsync and cp -p send right after
+// close, and the rename that usually follows, cost one copy in all.
 func (f *File) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if f.fsys.opts.ReadOnly {
 		return syscall.EROFS
@@ -216,11 +222,7 @@ func (f *File) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	// else will upload it.
 	upload := f.dirty && f.handles == 0
 	if !f.dirty && !f.local && !sameAttrs(old, f.meta) {
-		if errno := f.rewriteMetaLocked(ctx); errno != 0 {
-			f.meta = old
-			f.mu.Unlock()
-			return errno
-		}
+		f.deferMetaLocked()
 	}
 	f.mu.Unlock()
 	if upload {
@@ -231,6 +233,47 @@ func (f *File) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	f.fillAttr(&out.Attr)
 	return 0
 }
+
+// deferMetaLocked schedules storing f.meta's attributes on the object.
+func (f *File) deferMetaLocked() {
+	if f.metaPending {
+		return
+	}
+	f.metaPending = true
+	f.fsys.markDirty(f)
+	f.metaTimer = time.AfterFunc(f.fsys.opts.MetaDelay, f.metaDue)
+}
+
+func (f *File) clearMetaPendingLocked() {
+	f.metaPending = false
+	if f.metaTimer != nil {
+		f.metaTimer.Stop()
+		f.metaTimer = nil
+	}
+}
+
+// settleLocked drops f from the set unmount must flush once nothing of it
+// is left to send.
+func (f *File) settleLocked() {
+	if !f.dirty && !f.metaPending {
+		f.fsys.markClean(f)
+	}
+}
+
+// metaDue stores deferred attributes when nothing else did in time. A
+// failure is retried later, and at unmount, which reports it.
+func (f *File) metaDue() {
+	if errno := f.sync(context.Background()); errno != 0 {
+		f.mu.Lock()
+		if f.metaPending {
+			f.metaTimer = time.AfterFunc(metaRetry, f.metaDue)
+		}
+		f.mu.Unlock()
+	}
+}
+
+// metaRetry spaces retries of a deferred attribute change that failed.
+const metaRetry = 10 * time.Second
 
 func sameAttrs(a, b cache.Meta) bool {
 	return a.Mode == b.Mode && a.UID == b.UID && a.GID == b.GID && a.HasUID == b.HasUID &&
@@ -254,13 +297,34 @@ func (f *File) rewriteMetaLocked(ctx context.Context) syscall.Errno {
 	}
 	f.meta.ETag, f.meta.LastModified = info.ETag, info.LastModified
 	f.fsys.recordUpload(key, f.meta)
+	f.clearMetaPendingLocked()
+	f.settleLocked()
 	return 0
 }
 
+// flush uploads staged data (close). It leaves deferred attributes
+// waiting: rsync opens a file it has closed just to fchmod it before the
+// rename, and each close storing them would cost a copy.
 func (f *File) flush(ctx context.Context) syscall.Errno {
 	f.ioMu.Lock()
 	defer f.ioMu.Unlock()
 	return f.upload(ctx)
+}
+
+// sync makes S3 hold everything known of the file: staged data and
+// deferred attributes (fsync, unmount).
+func (f *File) sync(ctx context.Context) syscall.Errno {
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
+	if errno := f.upload(ctx); errno != 0 {
+		return errno
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.metaPending || f.dirty || f.local {
+		return 0
+	}
+	return f.rewriteMetaLocked(ctx)
 }
 
 // upload sends staged changes; the caller holds ioMu (so the staging file
@@ -277,7 +341,8 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	if !ok {
 		// Unlinked while open: POSIX discards its data.
 		f.dirty = false
-		f.fsys.markClean(f)
+		f.clearMetaPendingLocked()
+		f.settleLocked()
 		f.mu.Unlock()
 		return 0
 	}
@@ -303,7 +368,8 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	}
 	m.ETag, m.LastModified = info.ETag, info.LastModified
 	f.meta, f.dirty, f.local = m, false, false
-	f.fsys.markClean(f)
+	f.clearMetaPendingLocked()
+	f.settleLocked()
 	f.fsys.recordUpload(key, m)
 	if f.handles == 0 {
 		f.dropStageLocked() // uploaded after its last close (unmount, truncate(2))
@@ -390,7 +456,7 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // after dup): the only place an upload error still reaches the program.
 func (h *handle) Flush(ctx context.Context) syscall.Errno { return h.file.flush(ctx) }
 
-func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return h.file.flush(ctx) }
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return h.file.sync(ctx) }
 
 // Release's result is ignored by the kernel; errors were reported by Flush.
 func (h *handle) Release(ctx context.Context) syscall.Errno {

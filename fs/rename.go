@@ -64,7 +64,7 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 		errno = n.rename(ctx, srcKey, dstKey)
 	case *Symlink:
 		n.mu.Lock()
-		errno = d.fsys.moveObject(ctx, srcKey, dstKey, n.meta)
+		errno = d.fsys.moveObject(ctx, srcKey, dstKey, n.meta, nil)
 		n.mu.Unlock()
 	}
 	if errno != 0 {
@@ -100,16 +100,24 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno 
 		f.local = true
 		return 0
 	}
-	if errno := f.fsys.moveObject(ctx, srcKey, dstKey, f.meta); errno != 0 {
+	var replace *s3backend.PutOptions
+	if f.metaPending {
+		// Attribute changes not yet stored ride along with the copy.
+		replace = &s3backend.PutOptions{ContentType: contentType(dstKey), Metadata: encodeMeta(f.meta)}
+	}
+	if errno := f.fsys.moveObject(ctx, srcKey, dstKey, f.meta, replace); errno != 0 {
 		return errno
 	}
 	f.meta, _ = f.fsys.cache.Known(dstKey)
+	f.clearMetaPendingLocked()
+	f.settleLocked()
 	return 0
 }
 
-// moveObject copies one object (metadata included) and deletes the source.
-func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta) syscall.Errno {
-	info, err := f.be.Copy(ctx, srcKey, dstKey, m.Size, nil)
+// moveObject copies one object and deletes the source. The copy keeps the
+// source's metadata, or replaces it when replace is set.
+func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta, replace *s3backend.PutOptions) syscall.Errno {
+	info, err := f.be.Copy(ctx, srcKey, dstKey, m.Size, replace)
 	if err != nil {
 		return toErrno(f.log, "rename", srcKey, err)
 	}
@@ -174,7 +182,7 @@ func (f *FS) flushUnder(ctx context.Context, prefix string) {
 	f.dirtyMu.Unlock()
 	for _, file := range files {
 		if key, ok := file.key(); ok && strings.HasPrefix(key, prefix) {
-			file.flush(ctx)
+			file.sync(ctx)
 		}
 	}
 }
