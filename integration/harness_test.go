@@ -74,10 +74,15 @@ func setup() error {
 	if _, err := exec.LookPath("fusermount3"); err != nil {
 		return fmt.Errorf("fusermount3 missing (apt-get install fuse3): %w", err)
 	}
-	for tool, pkg := range map[string]string{"setfattr": "attr", "getfattr": "attr", "rsync": "rsync"} {
+	for tool, pkg := range map[string]string{"setfattr": "attr", "getfattr": "attr", "rsync": "rsync",
+		"pgrep": "procps", "gio": "libglib2.0-bin", "dbus-run-session": "dbus"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s missing (apt-get install %s): %w", tool, pkg, err)
 		}
+	}
+	// gio's trash:// listing is served by this gvfs daemon.
+	if _, err := os.Stat(gvfsdTrash); err != nil {
+		return fmt.Errorf("gvfs trash daemon missing (apt-get install gvfs): %w", err)
 	}
 	env.binary = filepath.Join(env.work, "s3drive")
 	build := []string{"build", "-o", env.binary}

@@ -1,0 +1,228 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// gvfsdTrash is the gvfs daemon behind trash:// (Debian's gvfs package).
+const gvfsdTrash = "/usr/libexec/gvfsd-trash"
+
+// gio runs gio, the library Nautilus and other GTK file managers use for
+// every file operation, and fails the test if it fails.
+func gio(t *testing.T, args ...string) string {
+	t.Helper()
+	return run(t, "gio", args...)
+}
+
+// TestGioFileOperations drives the mount the way a GTK file manager does:
+// copy in, out and within, make a folder, move, remove, info, set mtime.
+func TestGioFileOperations(t *testing.T) {
+	need(t)
+	freshClient(t)
+	local := t.TempDir()
+	for i := range 12 {
+		name := filepath.Join(local, "batch", "scan-"+strconv.Itoa(i)+".pdf")
+		os.MkdirAll(filepath.Dir(name), 0o755)
+		if err := os.WriteFile(name, []byte(strings.Repeat("page ", i*100+1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(local, "invoice.txt"), []byte("due: 30 days\n"), 0o644)
+	os.WriteFile(filepath.Join(local, "dragged.txt"), []byte("moved in\n"), 0o644)
+	m := startMount(t, "")
+
+	gio(t, "copy", filepath.Join(local, "invoice.txt"), m.path(""))
+	if got := getObject(t, "invoice.txt"); got != "due: 30 days\n" {
+		t.Errorf("gio copy of one file: S3 holds %q", got)
+	}
+	gio(t, "mkdir", m.path("scans"))
+	if h := head(t, "scans/"); h.Metadata["mode"] == "" {
+		t.Errorf("gio mkdir: marker metadata %v", h.Metadata)
+	}
+	sources, _ := filepath.Glob(filepath.Join(local, "batch", "*"))
+	gio(t, append(append([]string{"copy"}, sources...), m.path("scans"))...)
+	run(t, "diff", "-r", filepath.Join(local, "batch"), m.path("scans"))
+
+	// Within the mount, into it (the source goes away), and out of it.
+	gio(t, "move", m.path("invoice.txt"), m.path("scans/invoice.txt"))
+	gio(t, "move", filepath.Join(local, "dragged.txt"), m.path("dragged.txt"))
+	if _, err := os.Stat(filepath.Join(local, "dragged.txt")); !os.IsNotExist(err) {
+		t.Errorf("gio move into the mount left the source: %v", err)
+	}
+	out := t.TempDir()
+	gio(t, "move", m.path("scans/scan-3.pdf"), out)
+	gio(t, "copy", m.path("scans/scan-4.pdf"), out)
+	for _, n := range []string{"scan-3.pdf", "scan-4.pdf"} {
+		run(t, "cmp", filepath.Join(local, "batch", n), filepath.Join(out, n))
+	}
+	gio(t, "remove", m.path("scans/scan-5.pdf"))
+	keys := listKeys(t, "")
+	for _, want := range []string{"dragged.txt", "scans/invoice.txt", "scans/scan-4.pdf"} {
+		if !slices.Contains(keys, want) {
+			t.Errorf("S3 lacks %s: %v", want, keys)
+		}
+	}
+	for _, gone := range []string{"invoice.txt", "scans/scan-3.pdf", "scans/scan-5.pdf"} {
+		if slices.Contains(keys, gone) {
+			t.Errorf("S3 still holds %s", gone)
+		}
+	}
+
+	info := gio(t, "info", m.path("scans/invoice.txt"))
+	for _, want := range []string{"standard::size: 13", "standard::content-type: text/plain",
+		"unix::mode: 33188", "access::can-trash: TRUE", "xattr::s3.etag: "} {
+		if !strings.Contains(info, want) {
+			t.Errorf("gio info lacks %q:\n%s", want, info)
+		}
+	}
+	gio(t, "set", "-t", "uint64", m.path("scans/invoice.txt"), "time::modified", "1600000000")
+	if got := run(t, "stat", "-c", "%Y", m.path("scans/invoice.txt")); got != "1600000000\n" {
+		t.Errorf("mtime after gio set: %q", got)
+	}
+	m.unmount()
+	if h := head(t, "scans/invoice.txt"); !strings.HasPrefix(h.Metadata["mtime"], "1600000000") {
+		t.Errorf("mtime metadata after gio set and unmount: %v", h.Metadata)
+	}
+}
+
+// TestFileManagerBrowsingIsFree: what a file manager asks of a folder it
+// shows — every attribute of every entry, the .hidden file, the probes for
+// other systems' special names, security and ACL xattrs — is answered
+// without S3 once the folder has been listed, within the TTL.
+func TestFileManagerBrowsingIsFree(t *testing.T) {
+	need(t)
+	freshClient(t)
+	putObject(t, "inbox/from-sdk.txt", "another client", map[string]string{"origin": "portal"})
+	m := startMount(t, "", "--metadata-ttl", "1m", "--negative-ttl", "1m")
+	folder := m.path("inbox")
+	for i := range 20 {
+		os.WriteFile(filepath.Join(folder, "doc-"+strconv.Itoa(i)+".odt"), []byte("x"), 0o644)
+	}
+	browse := func() string {
+		t.Helper()
+		out := gio(t, "list", "-h", "-a", "*", folder)
+		for _, probe := range []string{".hidden", ".directory", "desktop.ini", ".Trash", ".xdg-volume-info",
+			"autorun.inf", ".DS_Store"} {
+			if _, err := os.Lstat(filepath.Join(folder, probe)); !os.IsNotExist(err) {
+				t.Errorf("probe %s: %v, want ENOENT", probe, err)
+			}
+		}
+		for _, x := range []string{"security.selinux", "system.posix_acl_access", "user.xdg.origin.url"} {
+			cmd := exec.Command("getfattr", "-n", x, filepath.Join(folder, "doc-1.odt"))
+			if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "No such attribute") {
+				t.Errorf("getfattr %s: %v %s, want ENODATA", x, err, b)
+			}
+		}
+		return out
+	}
+	// A new client, as the next person to open the folder would be.
+	m.unmount()
+	m = startMount(t, "", "--metadata-ttl", "1m", "--negative-ttl", "1m")
+	folder = m.path("inbox")
+	first := m.requests(func() { browse() })
+	t.Logf("first browse of a folder of 21 files: %v", first)
+	if first["ListObjectsV2"] > 2 || first["HeadObject"] > 22 {
+		t.Errorf("first browse: %v, want a listing of the root and the folder, ≤ one HEAD per object", first)
+	}
+	var listing string
+	if again := m.requests(func() { listing = browse() }); len(again) != 0 {
+		t.Errorf("browsing the listed folder again cost %v, want no request", again)
+	}
+	for _, want := range []string{"from-sdk.txt\t14\t(regular)", "xattr::origin=portal", "doc-19.odt\t1\t(regular)"} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("gio list -a '*' lacks %q:\n%s", want, listing)
+		}
+	}
+}
+
+// TestGioTrash: trash on the mount follows the freedesktop trash
+// specification — a .Trash-UID folder at the top of the mount — and gvfs's
+// trash:// lists, restores and empties it.
+func TestGioTrash(t *testing.T) {
+	need(t)
+	freshClient(t)
+	m := startMount(t, "")
+	os.MkdirAll(m.path("case-12/evidence"), 0o755)
+	os.WriteFile(m.path("case-12/evidence/photo.jpg"), []byte("jpeg"), 0o644)
+	os.WriteFile(m.path("case-12/notes.txt"), []byte("notes"), 0o644)
+
+	gio(t, "trash", m.path("case-12/notes.txt"), m.path("case-12/evidence"))
+	trash := ".Trash-" + strconv.Itoa(os.Getuid())
+	if st, err := os.Stat(m.path(trash)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("trash folder: %v, %v: want %s with mode 0700", st, err, trash)
+	}
+	if got, err := os.ReadFile(m.path(trash + "/files/notes.txt")); err != nil || string(got) != "notes" {
+		t.Errorf("trashed file: %q, %v", got, err)
+	}
+	if got, err := os.ReadFile(m.path(trash + "/info/notes.txt.trashinfo")); err != nil ||
+		!strings.Contains(string(got), "Path=case-12/notes.txt\n") {
+		t.Errorf("trash info (relative to the top of the mount, as the spec asks): %q, %v", got, err)
+	}
+	keys := listKeys(t, "")
+	for _, want := range []string{trash + "/files/notes.txt", trash + "/files/evidence/photo.jpg",
+		trash + "/info/notes.txt.trashinfo", trash + "/info/evidence.trashinfo"} {
+		if !slices.Contains(keys, want) {
+			t.Errorf("S3 lacks %s after trashing: %v", want, keys)
+		}
+	}
+	if slices.Contains(keys, "case-12/notes.txt") || slices.Contains(keys, "case-12/evidence/photo.jpg") {
+		t.Errorf("trashed items still in place: %v", keys)
+	}
+
+	// trash:// is served by gvfsd-trash, reached over a D-Bus session bus.
+	work := t.TempDir()
+	script := `set -e
+gio trash --list > "$1/listed"
+gio trash --restore "$(grep '/case-12/notes.txt$' "$1/listed" | cut -f1)"
+gio trash --list > "$1/restored"
+gio trash --empty
+gio trash --list > "$1/emptied"`
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "dbus-run-session", "--", "sh", "-c", script, "sh", work)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gio trash --list/--restore/--empty under dbus-run-session: %v\n%s", err, b)
+	}
+	ours := func(file string) []string {
+		b, err := os.ReadFile(filepath.Join(work, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if _, orig, ok := strings.Cut(l, "\t"); ok && strings.HasPrefix(orig, m.dir+"/") {
+				lines = append(lines, strings.TrimPrefix(orig, m.dir+"/"))
+			}
+		}
+		slices.Sort(lines)
+		return lines
+	}
+	if got := ours("listed"); !slices.Equal(got, []string{"case-12/evidence", "case-12/notes.txt"}) {
+		t.Errorf("gio trash --list shows %q", got)
+	}
+	if got := ours("restored"); !slices.Equal(got, []string{"case-12/evidence"}) {
+		t.Errorf("after restoring notes.txt the trash lists %q", got)
+	}
+	if got, err := os.ReadFile(m.path("case-12/notes.txt")); err != nil || string(got) != "notes" {
+		t.Errorf("restored file: %q, %v", got, err)
+	}
+	if got := ours("emptied"); len(got) != 0 {
+		t.Errorf("after emptying the trash lists %q", got)
+	}
+	for _, k := range listKeys(t, trash+"/") {
+		if !strings.HasSuffix(k, "/") {
+			t.Errorf("S3 still holds %s after the trash was emptied", k)
+		}
+	}
+	if getObject(t, "case-12/notes.txt") != "notes" {
+		t.Error("restored file not back in S3")
+	}
+}
