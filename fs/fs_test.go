@@ -3,6 +3,7 @@ package fs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -479,5 +480,110 @@ func TestXattrsAreUserMetadata(t *testing.T) {
 	info, _ = mem.Head(t.Context(), "doc.txt")
 	if _, ok := info.Metadata["client"]; ok || info.Metadata["reviewed-by"] != "ann" {
 		t.Errorf("metadata after removexattr: %v", info.Metadata)
+	}
+}
+
+// waitUntil polls cond, state that nothing signals (background uploads),
+// and fails the test if it does not hold within ten seconds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestLargeWriteStreamsParts: parts go up while the file is still being
+// written; close sends only the tail and completes the upload.
+func TestLargeWriteStreamsParts(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.Parts = 1 << 20
+	dir, _ := testMount(t, mem)
+	data := make([]byte, 5<<20+1234)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	f, err := os.Create(filepath.Join(dir, "video.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(data); off += 256 << 10 {
+		if _, err := f.Write(data[off:min(off+256<<10, len(data))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "parts uploaded before close", func() bool { return mem.Counters()[s3backend.OpUploadPart] >= 4 })
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := mem.Counters()
+	if c[s3backend.OpCreateMultipart] != 1 || c[s3backend.OpUploadPart] != 6 || c[s3backend.OpCompleteMultipart] != 1 ||
+		c[s3backend.OpPut] != 0 {
+		t.Errorf("requests %v: want one streamed upload of 6 parts", c)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "video.mp4")); !slices.Equal(got, data) {
+		t.Error("content read back differs")
+	}
+	rc, _ := mem.Get(t.Context(), "video.mp4", 0, -1, "")
+	stored := make([]byte, len(data)+1)
+	n, _ := io.ReadFull(rc, stored)
+	if !slices.Equal(stored[:n], data) {
+		t.Errorf("S3 holds %d bytes that differ from the %d written", n, len(data))
+	}
+	if mem.OpenMultiparts() != 0 {
+		t.Errorf("%d multipart uploads left open", mem.OpenMultiparts())
+	}
+}
+
+// TestStreamAbandonedOnRewriteAndFailure: writing again over bytes already
+// sent, or a part failing, costs the stream, never the data: close uploads
+// the file whole.
+func TestStreamAbandonedOnRewriteAndFailure(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.Parts = 1 << 20
+	dir, _ := testMount(t, mem)
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	p := filepath.Join(dir, "db.sqlite")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(data)
+	copy(data, "header rewritten")
+	f.WriteAt(data[:16], 0)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := mem.Get(t.Context(), "db.sqlite", 0, 16, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(rc); string(b) != "header rewritten" {
+		t.Errorf("S3 holds %q at the start", b)
+	}
+	c := mem.Counters()
+	if c[s3backend.OpPut] != 1 || c[s3backend.OpCompleteMultipart] != 0 {
+		t.Errorf("requests %v: want the stream dropped and one whole upload", c)
+	}
+	waitUntil(t, "the abandoned upload aborted", func() bool { return mem.OpenMultiparts() == 0 })
+
+	mem.SetFail(func(op, key string) error {
+		if op == s3backend.OpUploadPart {
+			return errors.New("injected: part lost")
+		}
+		return nil
+	})
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatalf("close after a failed part: %v, want the whole upload to succeed", err)
+	}
+	if got, _ := os.ReadFile(p); !slices.Equal(got, data) {
+		t.Error("content differs after the fallback upload")
+	}
+	if c := mem.Counters(); c[s3backend.OpPut] != 2 || mem.OpenMultiparts() != 0 {
+		t.Errorf("requests %v, open uploads %d", c, mem.OpenMultiparts())
 	}
 }

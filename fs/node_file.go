@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"io"
+	"maps"
 	"os"
 	"sync"
 	"syscall"
@@ -42,6 +43,12 @@ type File struct {
 	// metaTimer, whichever comes first.
 	metaPending bool
 	metaTimer   *time.Timer
+	// mtimeSet: meta.Mtime was set by utimes, not by the last write.
+	mtimeSet bool
+	// stream is the upload running while the file is written; streamOK
+	// says the staged content was written from empty, so it may start one.
+	stream   *stream
+	streamOK bool
 }
 
 var (
@@ -56,7 +63,7 @@ func (f *FS) newLocalFile(mode uint32) (*File, syscall.Errno) {
 	if err != nil {
 		return nil, toErrno(f.log, "create staging file", f.opts.StagingDir, err)
 	}
-	file := &File{fsys: f, stage: stage, dirty: true, local: true,
+	file := &File{fsys: f, stage: stage, dirty: true, local: true, streamOK: true,
 		meta: cache.Meta{Mode: syscall.S_IFREG | mode&0o7777, Mtime: time.Now()}}
 	f.markDirty(file)
 	return file, 0
@@ -98,6 +105,7 @@ func (f *File) discard() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.dirty = false
+	f.abandonStreamLocked()
 	f.clearMetaPendingLocked()
 	f.settleLocked()
 	if f.handles == 0 {
@@ -141,12 +149,17 @@ func (f *File) ensureStagedLocked(ctx context.Context, key string, keep int64) e
 		}
 	}
 	f.stage, f.stageSize = stage, size
+	f.streamOK = size == 0
 	return nil
 }
 
 func (f *File) setDirtyLocked() {
 	f.dirty = true
 	f.meta.Mtime = time.Now()
+	f.mtimeSet = false
+	// Writing to a set-user-ID or set-group-ID file clears those bits, as
+	// on a local disk (the kernel leaves it to us: HANDLE_KILLPRIV_V2).
+	f.meta.Mode &^= syscall.S_ISUID | syscall.S_ISGID
 	f.fsys.markDirty(f)
 }
 
@@ -193,6 +206,12 @@ func (f *File) truncateLocked(ctx context.Context, size int64) syscall.Errno {
 	if err := f.stage.Truncate(size); err != nil {
 		return toErrno(f.fsys.log, "truncate", key, err)
 	}
+	if f.stream != nil && size < f.stream.sent {
+		f.abandonStreamLocked()
+	}
+	if size == 0 {
+		f.streamOK = true
+	}
 	f.stageSize = size
 	f.setDirtyLocked()
 	return 0
@@ -218,6 +237,9 @@ func (f *File) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	}
 	old := f.meta
 	f.meta = applySetattr(f.meta, in, syscall.S_IFREG)
+	if _, ok := in.GetMTime(); ok {
+		f.mtimeSet = true
+	}
 	// truncate(2) or a chmod of a staged file with no open handle: nothing
 	// else will upload it.
 	upload := f.dirty && f.handles == 0
@@ -352,12 +374,29 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 		m.Mode = syscall.S_IFREG | f.fsys.opts.FileMode
 	}
 	stage := f.stage
+	s := f.stream
+	f.stream = nil
 	f.uploading = true
 	f.mu.Unlock()
 
 	// The caller being interrupted must not abandon an upload half done.
-	info, err := f.fsys.be.Upload(context.WithoutCancel(ctx), key, stage, m.Size,
-		s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
+	ctx = context.WithoutCancel(ctx)
+	var info s3backend.ObjectInfo
+	var err error
+	streamed := false
+	if s != nil && s.key == key {
+		if info, err = s.finish(ctx, stage, m.Size); err == nil {
+			streamed = true
+		} else {
+			f.fsys.log.Warn("streamed upload failed; uploading the file whole", "key", key, "err", err)
+		}
+	} else if s != nil {
+		s.abandon()
+	}
+	if !streamed {
+		info, err = f.fsys.be.Upload(ctx, key, stage, m.Size,
+			s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
+	}
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -369,6 +408,11 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	m.ETag, m.LastModified = info.ETag, info.LastModified
 	f.meta, f.dirty, f.local = m, false, false
 	f.clearMetaPendingLocked()
+	if streamed && !sameStored(s.meta, m, f.mtimeSet) {
+		// Attributes changed after the upload began (cp -p, fchmod):
+		// stored by a rename, fsync or MetaDelay, as a chmod would be.
+		f.deferMetaLocked()
+	}
 	f.settleLocked()
 	f.fsys.recordUpload(key, m)
 	if f.handles == 0 {
@@ -449,7 +493,72 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	if err != nil {
 		return uint32(n), toErrno(f.fsys.log, "write staging", f.stage.Name(), err)
 	}
+	if f.stream != nil && off < f.stream.sent {
+		// Rewriting bytes already sent: the file goes up whole at close.
+		f.abandonStreamLocked()
+		f.streamOK = false
+	}
+	f.streamLocked(ctx, key)
 	return uint32(n), 0
+}
+
+// streamLocked starts or feeds the upload that runs while the file is
+// written, once the staging file holds a whole part not yet sent. The
+// caller holds ioMu and mu; mu is released while a request is made or a
+// part waits for a slot, so that stat and ls never wait for S3.
+func (f *File) streamLocked(ctx context.Context, key string) {
+	partSize := f.fsys.be.PartSize()
+	if !f.streamOK || f.stageSize <= partSize {
+		return
+	}
+	if f.stream == nil {
+		m := f.meta
+		if m.Mode == 0 {
+			m.Mode = syscall.S_IFREG | f.fsys.opts.FileMode
+		}
+		m = streamMeta(m)
+		f.mu.Unlock()
+		mp, err := f.fsys.be.StartMultipart(context.WithoutCancel(ctx), key,
+			s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
+		f.mu.Lock()
+		if err != nil {
+			// Not fatal: close uploads the file whole, and reports.
+			f.fsys.log.Warn("could not start streamed upload", "key", key, "err", err)
+			f.streamOK = false
+			return
+		}
+		f.stream = &stream{mp: mp, key: key, meta: m, next: 1,
+			slots: make(chan struct{}, f.fsys.be.PartsInFlight())}
+	}
+	s, stage := f.stream, f.stage
+	due := s.duePartsLocked(f.stageSize, partSize)
+	if len(due) == 0 {
+		return
+	}
+	f.mu.Unlock()
+	for _, p := range due {
+		s.send(stage, p)
+	}
+	f.mu.Lock()
+}
+
+// abandonStreamLocked drops the upload running for f, if any.
+func (f *File) abandonStreamLocked() {
+	if f.stream != nil {
+		f.stream.abandon()
+		f.stream = nil
+	}
+}
+
+// sameStored reports whether an object stored with start's attributes
+// shows those of now. A modification time that only the writes set is not
+// stored by a streamed upload: S3's LastModified stands for it.
+func sameStored(start, now cache.Meta, mtimeSet bool) bool {
+	if mtimeSet && !start.Mtime.Equal(now.Mtime) {
+		return false
+	}
+	return start.Mode == now.Mode && start.UID == now.UID && start.GID == now.GID &&
+		start.HasUID == now.HasUID && start.HasGID == now.HasGID && maps.Equal(start.Extra, now.Extra)
 }
 
 // Flush runs at every close(2) of a descriptor (more than once per handle

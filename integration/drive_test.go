@@ -302,6 +302,32 @@ func TestLargeFileMultipart(t *testing.T) {
 	if got := sha256File(t, m.path("big.bin")); got != want {
 		t.Errorf("read back through the mount: checksum differs")
 	}
+
+	// Parts go up while the copy runs, not after it: with the file still
+	// open, S3 already has most of it; close sends the tail.
+	whole, _ := os.ReadFile(src)
+	w, err := os.Create(m.path("streamed.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := m.counters()["UploadPart"]
+	if _, err := w.Write(whole); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(t, 60*time.Second, func() bool { return m.counters()["UploadPart"]-before >= 4 }) {
+		t.Errorf("no parts uploaded while the file was open: %v", m.counters())
+	}
+	closing := m.requests(func() {
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if closing["UploadPart"] > 3 || closing["CompleteMultipartUpload"] != 1 || closing["PutObject"] != 0 {
+		t.Errorf("close cost %v: want the tail parts and the completion only", closing)
+	}
+	if got := sha256File(t, m.path("streamed.bin")); got != want || aws.ToInt64(head(t, "streamed.bin").ContentLength) != 100<<20 {
+		t.Errorf("streamed file: checksum or size differs")
+	}
 	m.unmount()
 	m = startMount(t, "")
 	back := filepath.Join(t.TempDir(), "back")
@@ -319,7 +345,6 @@ func TestLargeFileMultipart(t *testing.T) {
 	if _, err := f.ReadAt(part, 50<<20+123); err != nil {
 		t.Fatal(err)
 	}
-	whole, _ := os.ReadFile(src)
 	if string(part) != string(whole[50<<20+123:50<<20+123+4096]) {
 		t.Errorf("ranged read returned the wrong bytes")
 	}

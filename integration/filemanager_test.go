@@ -184,10 +184,13 @@ gio trash --list > "$1/listed"
 gio trash --restore "$(grep '/case-12/notes.txt$' "$1/listed" | cut -f1)"
 gio trash --list > "$1/restored"
 gio trash --empty
-gio trash --list > "$1/emptied"`
+gio trash --list > "$1/emptied"
+# gvfsd-trash deletes what it moved to expunged/ in the background: keep
+# its session alive until it is done, as a desktop session would be.
+for i in $(seq 300); do [ -z "$(ls -A "$2/expunged")" ] && break; sleep 0.1; done`
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "dbus-run-session", "--", "sh", "-c", script, "sh", work)
+	cmd := exec.CommandContext(ctx, "dbus-run-session", "--", "sh", "-c", script, "sh", work, m.path(trash))
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gio trash --list/--restore/--empty under dbus-run-session: %v\n%s", err, b)
 	}

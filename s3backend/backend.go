@@ -67,6 +67,14 @@ type Backend interface {
 	// a parallel multipart upload otherwise. It returns only once the
 	// store acknowledged the whole object.
 	Upload(ctx context.Context, key string, r io.ReaderAt, size int64, opts PutOptions) (ObjectInfo, error)
+	// StartMultipart begins an upload of key whose parts the caller sends
+	// as the data arrives (a large file being written).
+	StartMultipart(ctx context.Context, key string, opts PutOptions) (Multipart, error)
+	// PartSize is the size of every multipart part but the last; Upload
+	// sends anything up to it in one PUT.
+	PartSize() int64
+	// PartsInFlight is how many parts one upload keeps in flight.
+	PartsInFlight() int
 	// Copy copies src to dst. With opts nil the metadata is copied; otherwise
 	// it is replaced by opts (how attributes are changed in place).
 	Copy(ctx context.Context, src, dst string, size int64, opts *PutOptions) (ObjectInfo, error)
@@ -77,4 +85,17 @@ type Backend interface {
 	Presign(ctx context.Context, key string, ttl time.Duration) (string, error)
 	// Counters reports how many requests of each kind were sent.
 	Counters() map[string]int64
+}
+
+// Multipart is a multipart upload fed part by part. Parts may be sent
+// concurrently and in any order; every part but the last must be the
+// backend's PartSize.
+type Multipart interface {
+	// Part uploads part num (from 1): n bytes of r from off.
+	Part(ctx context.Context, num int32, r io.ReaderAt, off, n int64) error
+	// Complete assembles the parts sent into the object; on failure the
+	// upload is aborted.
+	Complete(ctx context.Context) (ObjectInfo, error)
+	// Abort discards the parts sent.
+	Abort()
 }

@@ -25,6 +25,11 @@ type Memory struct {
 	fail    atomic.Pointer[func(op, key string) error]
 	// PageSize caps keys per List page (default 1000, as S3).
 	PageSize int
+	// Parts is the multipart part size (default 16 MiB).
+	Parts int64
+	// open counts multipart uploads started and not yet completed or
+	// aborted, so tests can check none is left behind.
+	open atomic.Int64
 }
 
 type memObject struct {
@@ -238,4 +243,85 @@ func (m *Memory) Keys() []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// OpenMultiparts reports multipart uploads started and neither completed
+// nor aborted.
+func (m *Memory) OpenMultiparts() int64 { return m.open.Load() }
+
+func (m *Memory) StartMultipart(ctx context.Context, key string, opts PutOptions) (Multipart, error) {
+	if err := m.begin(OpCreateMultipart, key); err != nil {
+		return nil, err
+	}
+	m.open.Add(1)
+	return &memMultipart{m: m, key: key, opts: opts, partSize: m.PartSize(), parts: map[int32][]byte{}}, nil
+}
+
+type memMultipart struct {
+	m        *Memory
+	key      string
+	opts     PutOptions
+	partSize int64
+
+	mu    sync.Mutex // protects parts and ended
+	parts map[int32][]byte
+	ended bool
+}
+
+func (m *Memory) PartSize() int64 {
+	if m.Parts <= 0 {
+		return 16 << 20
+	}
+	return m.Parts
+}
+
+func (m *Memory) PartsInFlight() int { return 4 }
+
+func (u *memMultipart) Part(ctx context.Context, num int32, r io.ReaderAt, off, n int64) error {
+	if err := u.m.begin(OpUploadPart, u.key); err != nil {
+		return err
+	}
+	data := make([]byte, n)
+	if _, err := r.ReadAt(data, off); err != nil && err != io.EOF {
+		return fmt.Errorf("upload part %d of %q: %w", num, u.key, err)
+	}
+	u.mu.Lock()
+	u.parts[num] = data
+	u.mu.Unlock()
+	return nil
+}
+
+// Complete checks what S3 checks: parts numbered from 1 without gaps, all
+// but the last exactly PartSize.
+func (u *memMultipart) Complete(ctx context.Context) (ObjectInfo, error) {
+	if err := u.m.begin(OpCompleteMultipart, u.key); err != nil {
+		u.Abort()
+		return ObjectInfo{}, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var body []byte
+	for i := int32(1); i <= int32(len(u.parts)); i++ {
+		p, ok := u.parts[i]
+		if !ok || (i < int32(len(u.parts)) && int64(len(p)) != u.partSize) {
+			return ObjectInfo{}, fmt.Errorf("complete %q: part %d missing or mis-sized", u.key, i)
+		}
+		body = append(body, p...)
+	}
+	u.endLocked()
+	return u.m.store(u.key, body, u.opts), nil
+}
+
+func (u *memMultipart) Abort() {
+	u.m.count.add(OpAbortMultipart)
+	u.mu.Lock()
+	u.endLocked()
+	u.mu.Unlock()
+}
+
+func (u *memMultipart) endLocked() {
+	if !u.ended {
+		u.ended = true
+		u.m.open.Add(-1)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -272,16 +273,11 @@ type partFunc func(ctx context.Context, uploadID *string, num int32, off, n int6
 // most PartsInFlight at once per object and MaxConns across the backend. Any
 // failure aborts the upload so no orphaned parts are billed.
 func (b *S3) multipart(ctx context.Context, key string, opts PutOptions, size, partSize int64, part partFunc) (ObjectInfo, error) {
-	created, err := b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-		Bucket: &b.bucket, Key: aws.String(b.full(key)),
-		ContentType: nonEmpty(opts.ContentType), Metadata: opts.Metadata,
-	})
+	u, err := b.startMultipart(ctx, key, opts)
 	if err != nil {
-		return ObjectInfo{}, b.wrap("multipart create", key, err)
+		return ObjectInfo{}, err
 	}
-	id := created.UploadId
 	nparts := int((size + partSize - 1) / partSize)
-	parts := make([]types.CompletedPart, nparts)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -298,12 +294,12 @@ func (b *S3) multipart(ctx context.Context, key string, opts PutOptions, size, p
 		wg.Add(1)
 		go func() {
 			defer func() { <-b.slots; <-perFile; wg.Done() }()
-			etag, err := part(ctx, id, int32(i+1), off, n)
+			etag, err := part(ctx, u.id, int32(i+1), off, n)
 			if err != nil {
 				errOnce.Do(func() { firstErr = err; cancel() })
 				return
 			}
-			parts[i] = types.CompletedPart{ETag: aws.String(etag), PartNumber: aws.Int32(int32(i + 1))}
+			u.add(int32(i+1), etag, n)
 		}()
 	}
 	wg.Wait()
@@ -311,29 +307,92 @@ func (b *S3) multipart(ctx context.Context, key string, opts PutOptions, size, p
 		firstErr = ctx.Err()
 	}
 	if firstErr != nil {
-		b.abort(key, id)
+		u.Abort()
 		return ObjectInfo{}, b.wrap("multipart part", key, firstErr)
 	}
-	done, err := b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-		Bucket: &b.bucket, Key: aws.String(b.full(key)), UploadId: id,
+	return u.Complete(ctx)
+}
+
+// s3Multipart is one multipart upload in progress.
+type s3Multipart struct {
+	b    *S3
+	key  string
+	id   *string
+	opts PutOptions
+
+	mu    sync.Mutex // protects parts and size
+	parts []types.CompletedPart
+	size  int64
+}
+
+func (b *S3) StartMultipart(ctx context.Context, key string, opts PutOptions) (Multipart, error) {
+	return b.startMultipart(ctx, key, opts)
+}
+
+func (b *S3) startMultipart(ctx context.Context, key string, opts PutOptions) (*s3Multipart, error) {
+	created, err := b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: &b.bucket, Key: aws.String(b.full(key)),
+		ContentType: nonEmpty(opts.ContentType), Metadata: opts.Metadata,
+	})
+	if err != nil {
+		return nil, b.wrap("multipart create", key, err)
+	}
+	return &s3Multipart{b: b, key: key, id: created.UploadId, opts: opts}, nil
+}
+
+func (b *S3) PartSize() int64    { return b.cfg.PartSize }
+func (b *S3) PartsInFlight() int { return b.cfg.PartsInFlight }
+
+func (u *s3Multipart) add(num int32, etag string, n int64) {
+	u.mu.Lock()
+	u.parts = append(u.parts, types.CompletedPart{ETag: aws.String(etag), PartNumber: aws.Int32(num)})
+	u.size += n
+	u.mu.Unlock()
+}
+
+func (u *s3Multipart) Part(ctx context.Context, num int32, r io.ReaderAt, off, n int64) error {
+	b := u.b
+	b.slots <- struct{}{}
+	defer func() { <-b.slots }()
+	out, err := b.client.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket: &b.bucket, Key: aws.String(b.full(u.key)), UploadId: u.id,
+		PartNumber: aws.Int32(num), Body: io.NewSectionReader(r, off, n), ContentLength: aws.Int64(n),
+	})
+	if err != nil {
+		return b.wrap("multipart part", u.key, err)
+	}
+	u.add(num, aws.ToString(out.ETag), n)
+	return nil
+}
+
+func (u *s3Multipart) Complete(ctx context.Context) (ObjectInfo, error) {
+	u.mu.Lock()
+	parts := slices.Clone(u.parts)
+	size := u.size
+	u.mu.Unlock()
+	slices.SortFunc(parts, func(a, b types.CompletedPart) int {
+		return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber))
+	})
+	done, err := u.b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &u.b.bucket, Key: aws.String(u.b.full(u.key)), UploadId: u.id,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
 	if err != nil {
-		b.abort(key, id)
-		return ObjectInfo{}, b.wrap("multipart complete", key, err)
+		u.Abort()
+		return ObjectInfo{}, u.b.wrap("multipart complete", u.key, err)
 	}
-	return ObjectInfo{Key: key, Size: size, ETag: trimETag(aws.ToString(done.ETag)),
-		ContentType: opts.ContentType, Metadata: opts.Metadata}, nil
+	return ObjectInfo{Key: u.key, Size: size, ETag: trimETag(aws.ToString(done.ETag)),
+		ContentType: u.opts.ContentType, Metadata: u.opts.Metadata}, nil
 }
 
-func (b *S3) abort(key string, id *string) {
-	// The caller's context may be the one that was cancelled.
+// Abort runs on its own context: the caller's may be the one cancelled.
+func (u *s3Multipart) Abort() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket: &b.bucket, Key: aws.String(b.full(key)), UploadId: id,
+	if _, err := u.b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket: &u.b.bucket, Key: aws.String(u.b.full(u.key)), UploadId: u.id,
 	}); err != nil {
-		b.cfg.Logger.Warn("abort multipart upload failed", "key", key, "err", err)
+		u.b.cfg.Logger.Warn("abort multipart upload failed", "key", u.key, "err", err)
 	}
 }
 

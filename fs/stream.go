@@ -1,0 +1,112 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/s3drive/s3drive/cache"
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// maxParts is S3's limit on parts in one multipart upload.
+const maxParts = 10000
+
+// errTooManyParts ends a stream whose file outgrew maxParts parts; the
+// whole upload that follows picks larger parts.
+var errTooManyParts = errors.New("file too large to stream at this part size")
+
+// stream uploads a file while it is being written: each time the staging
+// file holds a whole part beyond what was sent, that part goes up, so a
+// large copy shows progress that is real and close waits only for the tail.
+// Bytes below sent are in S3-bound parts and must not change; a write there
+// abandons the stream and the file is uploaded whole at close instead.
+type stream struct {
+	mp   s3backend.Multipart
+	key  string
+	meta cache.Meta // the attributes the upload was started with
+	sent int64
+	next int32 // the next part's number
+	// slots bounds parts in flight; a writer waits for one, which paces
+	// the copy to the upload.
+	slots chan struct{}
+	wg    sync.WaitGroup
+
+	mu  sync.Mutex // protects err
+	err error
+}
+
+// streamMeta is the metadata a streamed upload starts with. The time of
+// the last write is not known yet: it is left out, and S3's LastModified
+// (the upload's completion) stands for it.
+func streamMeta(m cache.Meta) cache.Meta {
+	m.Mtime = time.Time{}
+	m.Extra = maps.Clone(m.Extra)
+	return m
+}
+
+// part is one range of the staging file to send.
+type part struct {
+	num       int32
+	off, size int64
+}
+
+// duePartsLocked returns the whole parts the staging file holds beyond what
+// was sent and marks them sent. The caller holds f.mu.
+func (s *stream) duePartsLocked(stageSize, partSize int64) []part {
+	var parts []part
+	for stageSize-s.sent >= partSize && s.next <= maxParts {
+		parts = append(parts, part{num: s.next, off: s.sent, size: partSize})
+		s.sent += partSize
+		s.next++
+	}
+	return parts
+}
+
+// send uploads p in the background once a slot is free.
+func (s *stream) send(stage *os.File, p part) {
+	s.slots <- struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer func() { <-s.slots; s.wg.Done() }()
+		if err := s.mp.Part(context.Background(), p.num, stage, p.off, p.size); err != nil {
+			s.mu.Lock()
+			if s.err == nil {
+				s.err = err
+			}
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// finish sends the tail from size, waits for every part and completes the
+// upload. On any failure the upload is aborted and the error returned.
+func (s *stream) finish(ctx context.Context, stage *os.File, size int64) (s3backend.ObjectInfo, error) {
+	if tail := size - s.sent; tail > 0 {
+		if s.next > maxParts {
+			s.mp.Abort()
+			return s3backend.ObjectInfo{}, errTooManyParts
+		}
+		s.send(stage, part{num: s.next, off: s.sent, size: tail})
+	}
+	s.wg.Wait()
+	s.mu.Lock()
+	err := s.err
+	s.mu.Unlock()
+	if err != nil {
+		s.mp.Abort()
+		return s3backend.ObjectInfo{}, err
+	}
+	return s.mp.Complete(ctx)
+}
+
+// abandon discards the upload once its parts in flight have ended.
+func (s *stream) abandon() {
+	go func() {
+		s.wg.Wait()
+		s.mp.Abort()
+	}()
+}
