@@ -534,6 +534,33 @@ func TestLargeWriteStreamsParts(t *testing.T) {
 	if mem.OpenMultiparts() != 0 {
 		t.Errorf("%d multipart uploads left open", mem.OpenMultiparts())
 	}
+
+	// Renamed while streaming (rename before close): the upload completes
+	// under the old name and one copy moves it; the data is sent once.
+	f, err = os.Create(filepath.Join(dir, ".video.mp4.part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(data)
+	if err := os.Rename(filepath.Join(dir, ".video.mp4.part"), filepath.Join(dir, "final.mp4")); err != nil {
+		t.Fatal(err)
+	}
+	cost := requestsDuring(mem, func() {
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	after := mem.Counters()
+	if after[s3backend.OpUploadPart]-c[s3backend.OpUploadPart] != 6 || after[s3backend.OpPut] != 0 ||
+		cost[s3backend.OpCopy] != 1 || cost[s3backend.OpCompleteMultipart] != 1 {
+		t.Errorf("renamed while streaming: %v, close %v: want 6 parts and one copy", after, cost)
+	}
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"final.mp4", "video.mp4"}) {
+		t.Errorf("keys %v", keys)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "final.mp4")); !slices.Equal(got, data) {
+		t.Error("renamed file's content differs")
+	}
 }
 
 // TestStreamAbandonedOnRewriteAndFailure: writing again over bytes already

@@ -383,17 +383,27 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	ctx = context.WithoutCancel(ctx)
 	var info s3backend.ObjectInfo
 	var err error
-	streamed := false
-	if s != nil && s.key == key {
-		if info, err = s.finish(ctx, stage, m.Size); err == nil {
-			streamed = true
-		} else {
+	streamed, done := false, false
+	if s != nil {
+		if info, err = s.finish(ctx, stage, m.Size); err != nil {
 			f.fsys.log.Warn("streamed upload failed; uploading the file whole", "key", key, "err", err)
+		} else if s.key == key {
+			streamed, done = true, true
+		} else {
+			// Renamed while streaming: one copy to the final name, with
+			// the final attributes, rather than sending the data again.
+			info, err = f.fsys.be.Copy(ctx, s.key, key, m.Size,
+				&s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
+			if err == nil {
+				if derr := f.fsys.be.Delete(ctx, s.key); derr != nil {
+					f.fsys.log.Warn("could not delete a renamed file's old name", "key", s.key, "err", derr)
+				}
+				f.fsys.cache.Delete(s.key)
+			}
+			done = true
 		}
-	} else if s != nil {
-		s.abandon()
 	}
-	if !streamed {
+	if !done {
 		info, err = f.fsys.be.Upload(ctx, key, stage, m.Size,
 			s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
 	}

@@ -93,9 +93,9 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno 
 	case f.local:
 		return 0
 	case f.dirty:
-		// Parts streamed under the old name are dropped; the data goes up
-		// under the new one at the next Flush.
-		f.abandonStreamLocked()
+		// The data goes up under the new name at the next Flush; an
+		// upload already streaming under the old one completes there and
+		// is copied.
 		if err := f.fsys.be.Delete(ctx, srcKey); err != nil {
 			return toErrno(f.fsys.log, "rename", srcKey, err)
 		}
