@@ -131,8 +131,10 @@ func TestRsyncOptions(t *testing.T) {
 	// --delete removes what the source no longer has.
 	os.Remove(filepath.Join(src, "sub/gone.txt"))
 	cost = rsync("-a", "--delete")
-	if cost["DeleteObject"] != 1 || cost["PutObject"]+cost["CopyObject"] != 0 {
-		t.Errorf("--delete cost %v: want one delete", cost)
+	// The removal changed sub/'s mtime in the source too: rsync may set it
+	// on the mount (its marker, one PUT).
+	if cost["DeleteObject"] != 1 || cost["CopyObject"] != 0 || cost["PutObject"] > 1 {
+		t.Errorf("--delete cost %v: want one delete (and at most the folder's times)", cost)
 	}
 	if keys := listKeys(t, "client/sub/"); !slices.Equal(keys, []string{"client/sub/", "client/sub/keep.txt"}) &&
 		!slices.Equal(keys, []string{"client/sub/keep.txt"}) {
