@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/s3drive/s3drive/integration/s3server"
 )
 
 // goCryptoTree is the real tree the copy tests use: Go's own src/crypto
@@ -509,7 +510,7 @@ func TestCLIErrors(t *testing.T) {
 	empty := t.TempDir()
 	full := t.TempDir()
 	os.WriteFile(filepath.Join(full, "x"), nil, 0o644)
-	dead, _ := freePort()
+	dead, _ := s3server.FreePort()
 	cases := []struct {
 		name string
 		args []string
@@ -564,12 +565,13 @@ func TestCLIErrors(t *testing.T) {
 func TestUploadFailureKeepsData(t *testing.T) {
 	need(t)
 	root := filepath.Join(t.TempDir(), "s3")
-	srv, endpoint, err := startServer(root)
+	srv, err := s3server.Start(env.vgw, root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
-	client := sdkClient(endpoint)
+	defer func() { srv.Stop() }()
+	endpoint := srv.Endpoint
+	client := s3server.Client(endpoint)
 	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
@@ -585,8 +587,7 @@ func TestUploadFailureKeepsData(t *testing.T) {
 	if _, err := f.WriteString("do not lose me"); err != nil {
 		t.Fatal(err)
 	}
-	srv.Process.Kill()
-	srv.Wait()
+	srv.Stop()
 	err = f.Close()
 	if err == nil || !strings.Contains(err.Error(), "input/output error") {
 		t.Fatalf("close with the server down: %v, want EIO", err)
@@ -598,7 +599,7 @@ func TestUploadFailureKeepsData(t *testing.T) {
 	if b, _ := os.ReadFile(staged[0]); string(b) != "do not lose me" {
 		t.Fatalf("staged data %q", b)
 	}
-	srv, _, err = startServerAt(root, strings.TrimPrefix(endpoint, "http://"))
+	srv, err = s3server.StartAt(env.vgw, root, srv.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,14 +17,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/s3drive/s3drive/integration/s3server"
 	"golang.org/x/sys/unix"
 )
 
 const (
-	accessKey = "s3drive-test"
-	secretKey = "s3drive-test-secret"
+	accessKey = s3server.AccessKey
+	secretKey = s3server.SecretKey
 	bucket    = "bucket"
 	clientDir = "clients/acme"
 )
@@ -37,7 +36,7 @@ var env struct {
 	binary   string
 	vgw      string
 	endpoint string
-	server   *exec.Cmd
+	server   *s3server.Server
 	s3       *s3.Client
 }
 
@@ -54,8 +53,7 @@ func TestMain(m *testing.M) {
 		}
 		defer func() {
 			if env.server != nil {
-				env.server.Process.Kill()
-				env.server.Wait()
+				env.server.Stop()
 			}
 		}()
 		return m.Run()
@@ -94,82 +92,19 @@ func setup() error {
 	if out, err := exec.Command("go", append(build, "../cmd/s3drive")...).CombinedOutput(); err != nil {
 		return fmt.Errorf("building s3drive: %v\n%s", err, out)
 	}
-	out, err := exec.Command("go", "tool", "-n", "versitygw").Output()
-	if err != nil {
-		return fmt.Errorf("building versitygw (go tool -n versitygw): %v", err)
-	}
-	env.vgw = strings.TrimSpace(string(out))
-	srv, endpoint, err := startServer(filepath.Join(env.work, "s3"))
+	vgw, err := s3server.Binary()
 	if err != nil {
 		return err
 	}
-	env.server, env.endpoint = srv, endpoint
-	env.s3 = sdkClient(endpoint)
+	env.vgw = vgw
+	srv, err := s3server.Start(env.vgw, filepath.Join(env.work, "s3"))
+	if err != nil {
+		return err
+	}
+	env.server, env.endpoint = srv, srv.Endpoint
+	env.s3 = s3server.Client(srv.Endpoint)
 	_, err = env.s3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)})
 	return err
-}
-
-// startServer runs versitygw on a free loopback port over root, and
-// returns once it accepts connections.
-func startServer(root string) (*exec.Cmd, string, error) {
-	for _, d := range []string{root + "/data", root + "/sidecar"} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, "", err
-		}
-	}
-	addr, err := freePort()
-	if err != nil {
-		return nil, "", err
-	}
-	return startServerAt(root, addr)
-}
-
-func startServerAt(root, addr string) (*exec.Cmd, string, error) {
-	cmd := exec.Command(env.vgw, "--access", accessKey, "--secret", secretKey, "--port", addr,
-		"posix", "--sidecar", root+"/sidecar", root+"/data")
-	logFile, err := os.Create(root + ".log")
-	if err != nil {
-		return nil, "", err
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, "", err
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return cmd, "http://" + addr, nil
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			return nil, "", fmt.Errorf("versitygw did not listen on %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a port we cannot be told about
-	}
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func sdkClient(endpoint string) *s3.Client {
-	return s3.New(s3.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
-		// versitygw, like several S3-compatible servers, predates the
-		// SDK's default CRC trailers.
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
 }
 
 // need stops a test whose environment is missing: a failure under CI, a
