@@ -1,5 +1,5 @@
 # Convenience targets; each is one plain go command.
-.PHONY: build test demo vet
+.PHONY: build test demo vet bench
 
 build:
 	go build -o bin/s3drive ./cmd/s3drive
@@ -12,3 +12,7 @@ demo:
 
 vet:
 	gofmt -l . && go vet ./...
+
+# Runs versitygw, mounts s3drive and a raw SDK client side by side (root).
+bench:
+	go run ./cmd/bench
