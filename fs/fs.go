@@ -24,6 +24,9 @@ import (
 type Options struct {
 	Backend s3backend.Backend
 	Cache   *cache.Cache
+	// Data, if set, keeps whole files' content on local disk: read once,
+	// not fetched again, and read by the kernel directly (passthrough).
+	Data *cache.Data
 	// StagingDir holds files being written until they are uploaded.
 	StagingDir string
 	ReadOnly   bool
@@ -47,6 +50,7 @@ type FS struct {
 	opts    Options
 	be      s3backend.Backend
 	cache   *cache.Cache
+	data    *cache.Data // nil: no data cache
 	log     *slog.Logger
 	root    *Dir
 	started time.Time
@@ -98,7 +102,7 @@ func New(opts Options) (*FS, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	f := &FS{
-		opts: opts, be: opts.Backend, cache: opts.Cache, log: opts.Logger, started: time.Now(),
+		opts: opts, be: opts.Backend, cache: opts.Cache, data: opts.Data, log: opts.Logger, started: time.Now(),
 		headSlots: make(chan struct{}, opts.HeadConcurrency),
 		pending:   map[string]*headCall{}, dirty: map[*File]struct{}{}, hidden: map[string]bool{},
 	}
@@ -160,6 +164,13 @@ func (f *FS) MountOptions(fsName string, allowOther, debugLog bool) *fs.Options 
 func (f *FS) Stats() []byte {
 	b, _ := json.Marshal(f.be.Counters())
 	return b
+}
+
+// forgetData frees the data cache's copy of a key that is gone.
+func (f *FS) forgetData(key string) {
+	if f.data != nil {
+		f.data.Forget(key)
+	}
 }
 
 // rootInode is the mounted root.

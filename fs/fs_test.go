@@ -614,3 +614,68 @@ func TestStreamAbandonedOnRewriteAndFailure(t *testing.T) {
 		t.Errorf("requests %v, open uploads %d", c, mem.OpenMultiparts())
 	}
 }
+
+// TestDataCacheReadsOnce: a file read (or written) once is served from
+// the local data cache afterwards: no GET, even for a new open.
+func TestDataCacheReadsOnce(t *testing.T) {
+	mem := s3backend.NewMemory()
+	data := make([]byte, 40<<20+5)
+	for i := range data {
+		data[i] = byte(i * 13)
+	}
+	mem.PutObject("movie.bin", data, nil)
+	mem.PutObject("other.bin", data, nil)
+	dc, err := cache.OpenData(t.TempDir(), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := testMountWith(t, mem, Options{Data: dc})
+	gets := func() int64 { return mem.Counters()[s3backend.OpGet] }
+
+	// A read in the middle fetches the one chunk it needs.
+	f, err := os.Open(filepath.Join(dir, "other.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := make([]byte, 4096)
+	if _, err := f.ReadAt(part, 30<<20); err != nil || !slices.Equal(part, data[30<<20:30<<20+4096]) {
+		t.Errorf("ranged read: %v", err)
+	}
+	f.Close()
+	if g := gets(); g != 1 {
+		t.Errorf("a 4 KiB read cost %d GETs, want 1 (its 16 MiB chunk)", g)
+	}
+
+	if got, err := os.ReadFile(filepath.Join(dir, "movie.bin")); err != nil || !slices.Equal(got, data) {
+		t.Fatalf("first read: %v", err)
+	}
+	first := gets() - 1
+	if first != 3 {
+		t.Errorf("reading 40 MiB cost %d GETs, want 3 chunks of 16 MiB", first)
+	}
+	if dc.Size() != int64(len(data)) {
+		t.Errorf("data cache holds %d bytes, want the whole file", dc.Size())
+	}
+	before := gets()
+	if got, err := os.ReadFile(filepath.Join(dir, "movie.bin")); err != nil || !slices.Equal(got, data) {
+		t.Fatalf("second read: %v", err)
+	}
+	if gets() != before {
+		t.Errorf("re-read cost %d GETs, want 0", gets()-before)
+	}
+
+	// What this mount wrote is cached too (the staging file, linked).
+	if err := os.WriteFile(filepath.Join(dir, "new.txt"), []byte("fresh"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before = gets()
+	if got, _ := os.ReadFile(filepath.Join(dir, "new.txt")); string(got) != "fresh" || gets() != before {
+		t.Errorf("reading back a written file: %q, %d GETs", got, gets()-before)
+	}
+	// Removing a file frees its cached copy.
+	size := dc.Size()
+	os.Remove(filepath.Join(dir, "movie.bin"))
+	if dc.Size() != size-int64(len(data)) {
+		t.Errorf("cache size %d after rm, want %d", dc.Size(), size-int64(len(data)))
+	}
+}

@@ -305,6 +305,7 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 		return toErrno(d.fsys.log, "unlink", key, err)
 	}
 	d.fsys.cache.Delete(key)
+	d.fsys.forgetData(key)
 	d.fsys.removed(ctx, dirKey, name)
 	return 0
 }

@@ -49,6 +49,8 @@ type File struct {
 	// says the staged content was written from empty, so it may start one.
 	stream   *stream
 	streamOK bool
+	// fetch is the download into the data cache that reads share.
+	fetch *fetcher
 }
 
 var (
@@ -114,6 +116,21 @@ func (f *File) discard() bool {
 	return f.local
 }
 
+// retireStageLocked drops the staging file of a file whose content is in
+// S3, keeping it in the data cache (a hard link: no copy) so that reading
+// back what was just written costs no GET.
+func (f *File) retireStageLocked() {
+	if f.stage != nil && f.fsys.data != nil && !f.dirty && !f.local && f.meta.ETag != "" &&
+		f.stageSize == f.meta.Size {
+		if key, ok := f.key(); ok {
+			if err := f.fsys.data.Adopt(key, f.meta.ETag, f.stage.Name(), f.stageSize); err != nil {
+				f.fsys.log.Warn("could not keep an uploaded file in the data cache", "key", key, "err", err)
+			}
+		}
+	}
+	f.dropStageLocked()
+}
+
 func (f *File) dropStageLocked() {
 	if f.stage == nil {
 		return
@@ -137,7 +154,7 @@ func (f *File) ensureStagedLocked(ctx context.Context, key string, keep int64) e
 	}
 	size := min(f.meta.Size, keep)
 	if size > 0 {
-		rc, err := f.fsys.be.Get(ctx, key, 0, size, f.meta.ETag)
+		rc, err := f.contentReader(ctx, key, size)
 		if err == nil {
 			_, err = io.Copy(stage, rc)
 			rc.Close()
@@ -151,6 +168,20 @@ func (f *File) ensureStagedLocked(ctx context.Context, key string, keep int64) e
 	f.stage, f.stageSize = stage, size
 	f.streamOK = size == 0
 	return nil
+}
+
+// contentReader reads the object's first size bytes: from the data cache
+// when it holds this version, else with one GET.
+func (f *File) contentReader(ctx context.Context, key string, size int64) (io.ReadCloser, error) {
+	if f.fsys.data != nil {
+		if c, ok := f.fsys.data.Open(key, f.meta.ETag); ok {
+			return struct {
+				io.Reader
+				io.Closer
+			}{io.LimitReader(c, size), c}, nil
+		}
+	}
+	return f.fsys.be.Get(ctx, key, 0, size, f.meta.ETag)
 }
 
 func (f *File) setDirtyLocked() {
@@ -173,6 +204,11 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if writable && f.fsys.opts.ReadOnly {
 		return nil, 0, syscall.EROFS
 	}
+	if !writable {
+		if ph, ok := f.openCached(); ok {
+			return ph, 0, 0
+		}
+	}
 	h := f.open(flags)
 	if writable && flags&syscall.O_TRUNC != 0 {
 		f.ioMu.Lock()
@@ -193,6 +229,58 @@ func (f *File) open(flags uint32) *handle {
 	f.handles++
 	f.mu.Unlock()
 	return &handle{file: f}
+}
+
+// openCached opens a clean file whose content is whole in the data cache
+// for reading straight from there: by the kernel itself where FUSE
+// passthrough is available, else through Read, with no request either way.
+func (f *File) openCached() (*passthroughHandle, bool) {
+	if f.fsys.data == nil {
+		return nil, false
+	}
+	key, ok := f.key()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !ok || f.stage != nil || f.dirty || f.local || f.meta.ETag == "" {
+		return nil, false
+	}
+	cached, ok := f.fsys.data.Open(key, f.meta.ETag)
+	if !ok {
+		return nil, false
+	}
+	f.handles++
+	return &passthroughHandle{&handle{file: f, cached: cached, cachedETag: f.meta.ETag}}, true
+}
+
+// fetcherFor returns the inode's download of m's version (starting it),
+// with a reference the caller gives back with releaseFetcher.
+func (f *File) fetcherFor(key string, m cache.Meta) (*fetcher, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fe := f.fetch; fe != nil && fe.etag == m.ETag && !fe.broken() {
+		fe.refs++
+		return fe, nil
+	}
+	fe, err := f.fsys.newFetcher(key, m.ETag, m.Size)
+	if err != nil {
+		return nil, err
+	}
+	fe.refs = 1
+	f.fetch = fe // a previous one ends with its last reader
+	return fe, nil
+}
+
+func (f *File) releaseFetcher(fe *fetcher) {
+	f.mu.Lock()
+	fe.refs--
+	last := fe.refs == 0
+	if last && f.fetch == fe {
+		f.fetch = nil
+	}
+	f.mu.Unlock()
+	if last {
+		fe.finish()
+	}
 }
 
 func (f *File) truncateLocked(ctx context.Context, size int64) syscall.Errno {
@@ -426,7 +514,7 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	f.settleLocked()
 	f.fsys.recordUpload(key, m)
 	if f.handles == 0 {
-		f.dropStageLocked() // uploaded after its last close (unmount, truncate(2))
+		f.retireStageLocked() // uploaded after its last close (unmount, truncate(2))
 	}
 	return 0
 }
@@ -445,14 +533,30 @@ func (f *File) release() {
 		}
 		return
 	}
-	f.dropStageLocked()
+	f.retireStageLocked()
 }
 
 // handle is one open file description.
 type handle struct {
 	file *File
-	ra   readAhead
+	ra   readAhead // reads without the data cache
+
+	mu         sync.Mutex // protects the following
+	cached     *os.File   // the whole content, from the data cache
+	cachedETag string
+	fetch      *fetcher // the download this handle reads through
+	lastEnd    int64    // where the previous read ended
+	ahead      int      // chunks to fetch ahead: grows while reads are sequential
 }
+
+// passthroughHandle reads a file whole in the data cache. Only read-only
+// opens get one: the kernel sends a passthrough file's writes to the
+// backing file too, and go-fuse shares one backing file per inode.
+type passthroughHandle struct{ *handle }
+
+var _ = (fs.FilePassthroughFder)((*passthroughHandle)(nil))
+
+func (p *passthroughHandle) PassthroughFd() (int, bool) { return int(p.cached.Fd()), true }
 
 var (
 	_ = (fs.FileReader)((*handle)(nil))
@@ -476,11 +580,73 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	m := f.meta
 	f.mu.Unlock()
 	key, _ := f.key()
-	n, err := h.ra.read(ctx, f.fsys.be, key, m.ETag, m.Size, dest, off)
+	var n int
+	var err error
+	if f.fsys.data != nil && m.Size <= f.fsys.data.Limit() {
+		n, err = h.readCached(ctx, key, m, dest, off)
+	} else {
+		n, err = h.ra.read(ctx, f.fsys.be, key, m.ETag, m.Size, dest, off)
+	}
 	if err != nil {
 		return nil, toErrno(f.fsys.log, "read", key, err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
+}
+
+// readCached reads through the data cache: from the cached file when it
+// holds this version, else through the inode's download, fetching further
+// ahead while the reads stay sequential.
+func (h *handle) readCached(ctx context.Context, key string, m cache.Meta, dest []byte, off int64) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cached != nil && h.cachedETag == m.ETag {
+		return h.readCachedFileLocked(dest, off, m.Size)
+	}
+	if h.fetch == nil || h.fetch.etag != m.ETag {
+		h.dropReadersLocked()
+		if c, ok := h.file.fsys.data.Open(key, m.ETag); ok {
+			h.cached, h.cachedETag = c, m.ETag
+			return h.readCachedFileLocked(dest, off, m.Size)
+		}
+		fe, err := h.file.fetcherFor(key, m)
+		if err != nil {
+			return 0, err
+		}
+		h.fetch = fe
+	}
+	if off >= h.lastEnd-nearby && off <= h.lastEnd+nearby && h.lastEnd > 0 {
+		h.ahead = min(h.ahead+1, maxFetchAhead)
+	} else {
+		h.ahead = 0
+	}
+	h.lastEnd = off + int64(len(dest))
+	n, err := h.fetch.read(ctx, dest, off, h.ahead)
+	if err != nil && h.fetch.broken() {
+		// The next read starts a fresh download.
+		h.file.releaseFetcher(h.fetch)
+		h.fetch = nil
+	}
+	return n, err
+}
+
+func (h *handle) readCachedFileLocked(dest []byte, off, size int64) (int, error) {
+	n, err := h.cached.ReadAt(dest[:min(int64(len(dest)), max(size-off, 0))], off)
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+// dropReadersLocked lets go of the cached file and the download.
+func (h *handle) dropReadersLocked() {
+	if h.cached != nil {
+		h.cached.Close()
+		h.cached = nil
+	}
+	if h.fetch != nil {
+		h.file.releaseFetcher(h.fetch)
+		h.fetch = nil
+	}
 }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
@@ -579,6 +745,9 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return
 
 // Release's result is ignored by the kernel; errors were reported by Flush.
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
+	h.dropReadersLocked()
+	h.mu.Unlock()
 	h.file.release()
 	return 0
 }

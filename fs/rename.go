@@ -128,6 +128,7 @@ func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta
 		return toErrno(f.log, "rename", srcKey, err)
 	}
 	f.cache.Delete(srcKey)
+	f.forgetData(srcKey)
 	m.ETag, m.LastModified = info.ETag, info.LastModified
 	f.recordUpload(dstKey, m)
 	return 0

@@ -32,3 +32,17 @@ func TestParseMode(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "4096": 4096, "512M": 512 << 20, "10G": 10 << 30,
+		"10g": 10 << 30, "2GiB": 2 << 30, "1T": 1 << 40, "64K": 64 << 10} {
+		if v, err := parseSize("cache-size", in); err != nil || v != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, v, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1G", "ten", "1.5G", "9999999999T", "G"} {
+		if _, err := parseSize("cache-size", bad); err == nil {
+			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+}

@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,9 +40,11 @@ type mountFlags struct {
 	dirMode     string
 	allowOther  bool
 	cacheDir    string
+	cacheSize   string
 	metadataTTL time.Duration
 	negativeTTL time.Duration
 	debug       bool
+	pprof       string
 	// set by demo only
 	accessKey, secretKey string
 }
@@ -57,9 +62,11 @@ func (m *mountFlags) register(cmd *cobra.Command) {
 	f.StringVar(&m.dirMode, "dir-mode", "0755", "permissions of folders without mode metadata (octal)")
 	f.BoolVar(&m.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root)")
 	f.StringVar(&m.cacheDir, "cache-dir", defaultCacheDir(), "where staged writes and the metadata store live")
+	f.StringVar(&m.cacheSize, "cache-size", "10G", "room for file content in --cache-dir, so files read or written once are not fetched again (K, M, G, T; 0 turns it off)")
 	f.DurationVar(&m.metadataTTL, "metadata-ttl", time.Second, "how long metadata and listings are trusted before asking S3 again")
 	f.DurationVar(&m.negativeTTL, "negative-ttl", 5*time.Second, "how long a name known not to exist is trusted")
 	f.BoolVar(&m.debug, "debug", false, "log every FUSE operation and S3 request")
+	f.StringVar(&m.pprof, "pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060)")
 }
 
 func defaultCacheDir() string {
@@ -116,6 +123,25 @@ func parseMode(name, s string) (uint32, error) {
 	return v, nil
 }
 
+// parseSize reads a byte count with an optional binary suffix: 512M, 10G.
+func parseSize(name, s string) (int64, error) {
+	bad := usageError{fmt.Errorf("--%s %q: want a size such as 500M or 10G (0 turns it off)", name, s)}
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	shift := 0
+	if t != "" {
+		if i := strings.IndexByte("KMGT", t[len(t)-1]); i >= 0 {
+			shift = 10 * (i + 1)
+			t = t[:len(t)-1]
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v < 0 || v > (1<<62)>>shift {
+		return 0, bad
+	}
+	return v << shift, nil
+}
+
 // flushError means data could not be uploaded before exit.
 type flushError struct{ error }
 
@@ -127,6 +153,10 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		return err
 	}
 	dirMode, err := parseMode("dir-mode", flags.dirMode)
+	if err != nil {
+		return err
+	}
+	cacheSize, err := parseSize("cache-size", flags.cacheSize)
 	if err != nil {
 		return err
 	}
@@ -152,6 +182,10 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	if flags.pprof != "" {
+		// net/http/pprof registers its handlers on the default mux.
+		go func() { log.Error("pprof server stopped", "err", http.ListenAndServe(flags.pprof, nil)) }()
+	}
 
 	if flags.accessKey != "" {
 		os.Setenv("AWS_ACCESS_KEY_ID", flags.accessKey)
@@ -176,8 +210,16 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		return err
 	}
 	defer mc.Close()
+	var data *cache.Data
+	if cacheSize > 0 {
+		// Beside the staging directory: an uploaded file joins the cache
+		// by hard link.
+		if data, err = cache.OpenData(filepath.Join(stateDir, "data"), cacheSize); err != nil {
+			return fmt.Errorf("data cache: %w", err)
+		}
+	}
 	fsys, err := s3fs.New(s3fs.Options{
-		Backend: be, Cache: mc, StagingDir: filepath.Join(stateDir, "staging"),
+		Backend: be, Cache: mc, Data: data, StagingDir: filepath.Join(stateDir, "staging"),
 		ReadOnly: flags.readOnly, UID: flags.uid, GID: flags.gid, FileMode: fileMode, DirMode: dirMode,
 		Logger: log,
 	})

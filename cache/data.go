@@ -1,0 +1,217 @@
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// Data keeps whole objects' content in files under one directory, so that
+// a file read (or written) once is not fetched again, and so that the
+// kernel can read it straight from local disk (FUSE passthrough). An entry
+// is named by its key and ETag: an object another client changed has a new
+// ETag and misses, never serving stale bytes. Entries beyond the byte limit
+// are evicted least recently used first; deleting a file someone still
+// has open is safe on Linux (the open file keeps its data).
+type Data struct {
+	dir   string
+	limit int64
+
+	mu    sync.Mutex                    // protects the following
+	lru   *simplelru.LRU[string, int64] // entry name → size
+	byKey map[string]string             // key hash → entry name (one version per key)
+	total int64
+}
+
+const partSuffix = ".part"
+
+// OpenData opens (creating) the data cache in dir with a limit in bytes. It
+// indexes entries a previous run left, most recently modified last, and
+// removes partial downloads.
+func OpenData(dir string, limit int64) (*Data, error) {
+	if limit <= 0 {
+		return nil, errors.New("data cache: the size limit must be positive")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	lru, _ := simplelru.NewLRU[string, int64](math.MaxInt32, nil)
+	d := &Data{dir: dir, limit: limit, lru: lru, byKey: map[string]string{}}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	type found struct {
+		name string
+		info os.FileInfo
+	}
+	var whole []found
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), partSuffix) {
+			os.Remove(filepath.Join(dir, e.Name()))
+			continue
+		}
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			whole = append(whole, found{e.Name(), info})
+		}
+	}
+	sort.Slice(whole, func(i, j int) bool { return whole[i].info.ModTime().Before(whole[j].info.ModTime()) })
+	d.mu.Lock()
+	for _, f := range whole {
+		d.addLocked(f.name, f.info.Size())
+	}
+	d.evictLocked()
+	d.mu.Unlock()
+	return d, nil
+}
+
+// Limit is the cache's size limit in bytes.
+func (d *Data) Limit() int64 { return d.limit }
+
+// name is the entry file name for key at etag.
+func name(key, etag string) string {
+	return keyHash(key) + "-" + hex.EncodeToString([]byte(etag))
+}
+
+func keyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Open returns the whole cached content of key at etag, or false.
+func (d *Data) Open(key, etag string) (*os.File, bool) {
+	n := name(key, etag)
+	d.mu.Lock()
+	_, ok := d.lru.Get(n) // marks it recently used
+	d.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	f, err := os.Open(filepath.Join(d.dir, n))
+	if err != nil {
+		d.Forget(key)
+		return nil, false
+	}
+	return f, true
+}
+
+// Fill is a cache entry being written.
+type Fill struct {
+	File      *os.File
+	key, etag string
+	size      int64
+}
+
+// Begin starts an entry of size bytes for key at etag: a sparse file the
+// caller fills, then hands to Commit or Abort.
+func (d *Data) Begin(key, etag string, size int64) (*Fill, error) {
+	f, err := os.CreateTemp(d.dir, name(key, etag)+"-*"+partSuffix)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &Fill{File: f, key: key, etag: etag, size: size}, nil
+}
+
+// Commit makes a filled entry available. The caller keeps its open file.
+func (d *Data) Commit(fl *Fill) error {
+	n := name(fl.key, fl.etag)
+	if err := os.Rename(fl.File.Name(), filepath.Join(d.dir, n)); err != nil {
+		os.Remove(fl.File.Name())
+		return err
+	}
+	d.put(fl.key, n, fl.size)
+	return nil
+}
+
+// Abort drops an entry that will not be completed, and closes its file.
+func (d *Data) Abort(fl *Fill) {
+	fl.File.Close()
+	os.Remove(fl.File.Name())
+}
+
+// Adopt takes path, a finished file holding key's content at etag, into
+// the cache by hard link (no copy; path may then be removed).
+func (d *Data) Adopt(key, etag, path string, size int64) error {
+	if size > d.limit {
+		return nil
+	}
+	n := name(key, etag)
+	target := filepath.Join(d.dir, n)
+	os.Remove(target)
+	if err := os.Link(path, target); err != nil {
+		return err
+	}
+	d.put(key, n, size)
+	return nil
+}
+
+// Forget drops whatever is cached for key (it was deleted or renamed).
+func (d *Data) Forget(key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old, ok := d.byKey[keyHash(key)]; ok {
+		d.removeLocked(old)
+	}
+}
+
+func (d *Data) put(key, n string, size int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old, ok := d.byKey[keyHash(key)]; ok && old != n {
+		d.removeLocked(old)
+	}
+	d.addLocked(n, size)
+	d.evictLocked()
+}
+
+func (d *Data) addLocked(n string, size int64) {
+	if old, ok := d.lru.Peek(n); ok {
+		d.total -= old
+	}
+	d.lru.Add(n, size)
+	d.total += size
+	if h, _, ok := strings.Cut(n, "-"); ok {
+		d.byKey[h] = n
+	}
+}
+
+func (d *Data) removeLocked(n string) {
+	if size, ok := d.lru.Peek(n); ok {
+		d.total -= size
+		d.lru.Remove(n)
+	}
+	if h, _, ok := strings.Cut(n, "-"); ok && d.byKey[h] == n {
+		delete(d.byKey, h)
+	}
+	os.Remove(filepath.Join(d.dir, n))
+}
+
+func (d *Data) evictLocked() {
+	for d.total > d.limit {
+		n, _, ok := d.lru.GetOldest()
+		if !ok {
+			return
+		}
+		d.removeLocked(n)
+	}
+}
+
+// Size is the bytes the cache holds.
+func (d *Data) Size() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.total
+}
