@@ -25,8 +25,14 @@ type Options struct {
 	Backend s3backend.Backend
 	Cache   *cache.Cache
 	// Data, if set, keeps whole files' content on local disk: read once,
-	// not fetched again, and read by the kernel directly (passthrough).
+	// not fetched again.
 	Data *cache.Data
+	// Passthrough lets the kernel read files whole in Data straight from
+	// local disk (FUSE passthrough, Linux 6.9+, root). The kernel refuses
+	// to mix such opens with ordinary ones on one file, so while a file is
+	// open this way, opening it for writing fails with ETXTBSY. Always on
+	// for read-only mounts, where nothing writes. See ProbePassthrough.
+	Passthrough bool
 	// StagingDir holds files being written until they are uploaded.
 	StagingDir string
 	ReadOnly   bool
@@ -47,13 +53,15 @@ type Options struct {
 
 // FS is one mounted drive: the node tree's shared state.
 type FS struct {
-	opts    Options
-	be      s3backend.Backend
-	cache   *cache.Cache
-	data    *cache.Data // nil: no data cache
-	log     *slog.Logger
-	root    *Dir
-	started time.Time
+	opts  Options
+	be    s3backend.Backend
+	cache *cache.Cache
+	data  *cache.Data // nil: no data cache
+	// passthrough is on when asked for and the kernel accepted a probe.
+	passthrough atomic.Bool
+	log         *slog.Logger
+	root        *Dir
+	started     time.Time
 
 	headSlots chan struct{}
 	pendingMu sync.Mutex // protects pending
@@ -164,6 +172,29 @@ func (f *FS) MountOptions(fsName string, allowOther, debugLog bool) *fs.Options 
 func (f *FS) Stats() []byte {
 	b, _ := json.Marshal(f.be.Counters())
 	return b
+}
+
+// ProbePassthrough turns passthrough on if it was asked for (or the mount
+// is read-only) and the kernel accepts a backing file from this server; it
+// reports whether it did. Call it once the server is mounted.
+func (f *FS) ProbePassthrough(server *fuse.Server) bool {
+	if f.data == nil || !(f.opts.Passthrough || f.opts.ReadOnly) {
+		return false
+	}
+	probe, err := os.CreateTemp(f.opts.StagingDir, "passthrough-probe-*")
+	if err != nil {
+		return false
+	}
+	defer os.Remove(probe.Name())
+	defer probe.Close()
+	id, errno := server.RegisterBackingFd(&fuse.BackingMap{Fd: int32(probe.Fd())})
+	if errno != 0 {
+		f.log.Info("FUSE passthrough unavailable; cached files are read through the daemon", "err", errno)
+		return false
+	}
+	server.UnregisterBackingFd(id)
+	f.passthrough.Store(true)
+	return true
 }
 
 // forgetData frees the data cache's copy of a key that is gone.

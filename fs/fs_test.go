@@ -50,6 +50,9 @@ func testMountWith(t *testing.T, mem *s3backend.Memory, opts Options) (string, *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { server.Unmount() })
+	if opts.Passthrough && !fsys.ProbePassthrough(server) {
+		t.Fatal("FUSE passthrough refused: this kernel (6.9+) and root should allow it")
+	}
 	return dir, fsys
 }
 
@@ -677,5 +680,56 @@ func TestDataCacheReadsOnce(t *testing.T) {
 	os.Remove(filepath.Join(dir, "movie.bin"))
 	if dc.Size() != size-int64(len(data)) {
 		t.Errorf("cache size %d after rm, want %d", dc.Size(), size-int64(len(data)))
+	}
+}
+
+// TestPassthroughReadsCachedFiles: with passthrough, a read-only open of a
+// cached file is served by the kernel from the cache file; the kernel
+// forbids ordinary opens beside it, so a writer gets ETXTBSY until the
+// reader closes (and then works normally).
+func TestPassthroughReadsCachedFiles(t *testing.T) {
+	mem := s3backend.NewMemory()
+	body := []byte(strings.Repeat("passthrough ", 100000))
+	mem.PutObject("report.pdf", body, nil)
+	dc, err := cache.OpenData(t.TempDir(), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := testMountWith(t, mem, Options{Data: dc, Passthrough: true})
+	p := filepath.Join(dir, "report.pdf")
+	if got, err := os.ReadFile(p); err != nil || !slices.Equal(got, body) {
+		t.Fatalf("first read: %v", err)
+	}
+	gets := mem.Counters()[s3backend.OpGet]
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil || !slices.Equal(got, body) {
+		t.Errorf("passthrough read: %d bytes, %v", len(got), err)
+	}
+	if _, err := os.OpenFile(p, os.O_WRONLY, 0); !errors.Is(err, syscall.ETXTBSY) {
+		t.Errorf("writable open beside a passthrough reader: %v, want ETXTBSY", err)
+	}
+	r2, err := os.Open(p) // a second reader joins the passthrough
+	if err != nil {
+		t.Fatalf("second reader: %v", err)
+	}
+	r2.Close()
+	r.Close()
+	if mem.Counters()[s3backend.OpGet] != gets {
+		t.Errorf("cached reads sent %d GETs", mem.Counters()[s3backend.OpGet]-gets)
+	}
+	w, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatalf("writable open after the readers closed: %v", err)
+	}
+	w.WriteString("!")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); len(got) != len(body)+1 || got[len(body)] != '!' {
+		t.Errorf("after the append: %d bytes", len(got))
 	}
 }

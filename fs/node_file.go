@@ -51,6 +51,8 @@ type File struct {
 	streamOK bool
 	// fetch is the download into the data cache that reads share.
 	fetch *fetcher
+	// passthroughOpen counts handles the kernel reads directly.
+	passthroughOpen int
 }
 
 var (
@@ -204,6 +206,11 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if writable && f.fsys.opts.ReadOnly {
 		return nil, 0, syscall.EROFS
 	}
+	if writable && f.passthroughOpenCount() > 0 {
+		// The kernel would fail this open with EIO: all opens of a file
+		// open in passthrough mode must be passthrough too.
+		return nil, 0, syscall.ETXTBSY
+	}
 	if !writable {
 		if ph, ok := f.openCached(); ok {
 			return ph, 0, 0
@@ -234,7 +241,7 @@ func (f *File) open(flags uint32) *handle {
 // openCached opens a clean file whose content is whole in the data cache
 // for reading straight from there: by the kernel itself where FUSE
 // passthrough is available, else through Read, with no request either way.
-func (f *File) openCached() (*passthroughHandle, bool) {
+func (f *File) openCached() (fs.FileHandle, bool) {
 	if f.fsys.data == nil {
 		return nil, false
 	}
@@ -249,7 +256,20 @@ func (f *File) openCached() (*passthroughHandle, bool) {
 		return nil, false
 	}
 	f.handles++
-	return &passthroughHandle{&handle{file: f, cached: cached, cachedETag: f.meta.ETag}}, true
+	h := &handle{file: f, cached: cached, cachedETag: f.meta.ETag}
+	// Passthrough only where every open of the file is one: the kernel
+	// refuses to mix modes.
+	if !f.fsys.passthrough.Load() || f.handles-1 != f.passthroughOpen {
+		return h, true
+	}
+	f.passthroughOpen++
+	return &passthroughHandle{h}, true
+}
+
+func (f *File) passthroughOpenCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.passthroughOpen
 }
 
 // fetcherFor returns the inode's download of m's version (starting it),
@@ -557,6 +577,14 @@ type passthroughHandle struct{ *handle }
 var _ = (fs.FilePassthroughFder)((*passthroughHandle)(nil))
 
 func (p *passthroughHandle) PassthroughFd() (int, bool) { return int(p.cached.Fd()), true }
+
+func (p *passthroughHandle) Release(ctx context.Context) syscall.Errno {
+	f := p.file
+	f.mu.Lock()
+	f.passthroughOpen--
+	f.mu.Unlock()
+	return p.handle.Release(ctx)
+}
 
 var (
 	_ = (fs.FileReader)((*handle)(nil))

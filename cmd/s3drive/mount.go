@@ -41,6 +41,7 @@ type mountFlags struct {
 	allowOther  bool
 	cacheDir    string
 	cacheSize   string
+	passthrough bool
 	metadataTTL time.Duration
 	negativeTTL time.Duration
 	debug       bool
@@ -63,6 +64,7 @@ func (m *mountFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&m.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root)")
 	f.StringVar(&m.cacheDir, "cache-dir", defaultCacheDir(), "where staged writes and the metadata store live")
 	f.StringVar(&m.cacheSize, "cache-size", "10G", "room for file content in --cache-dir, so files read or written once are not fetched again (K, M, G, T; 0 turns it off)")
+	f.BoolVar(&m.passthrough, "passthrough", false, "let the kernel read cached files straight from disk (Linux 6.9+, root; on by itself with --read-only); a file open that way cannot be opened for writing until closed")
 	f.DurationVar(&m.metadataTTL, "metadata-ttl", time.Second, "how long metadata and listings are trusted before asking S3 again")
 	f.DurationVar(&m.negativeTTL, "negative-ttl", 5*time.Second, "how long a name known not to exist is trusted")
 	f.BoolVar(&m.debug, "debug", false, "log every FUSE operation and S3 request")
@@ -219,7 +221,7 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		}
 	}
 	fsys, err := s3fs.New(s3fs.Options{
-		Backend: be, Cache: mc, Data: data, StagingDir: filepath.Join(stateDir, "staging"),
+		Backend: be, Cache: mc, Data: data, Passthrough: flags.passthrough, StagingDir: filepath.Join(stateDir, "staging"),
 		ReadOnly: flags.readOnly, UID: flags.uid, GID: flags.gid, FileMode: fileMode, DirMode: dirMode,
 		Logger: log,
 	})
@@ -236,6 +238,9 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	}
 	if err := server.WaitMount(); err != nil {
 		return fmt.Errorf("mounting %s: %w", mountpoint, err)
+	}
+	if fsys.ProbePassthrough(server) {
+		log.Info("FUSE passthrough on: cached files are read by the kernel directly")
 	}
 	fmt.Printf("s3drive: mounted %s at %s\n", source, mountpoint)
 	if ready != nil {
