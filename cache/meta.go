@@ -8,6 +8,9 @@
 //   - directory listings, so that lookups in a listed folder are answered
 //     without a request.
 //
+// Data (data.go) is the fourth: whole files' content on local disk, by key
+// and ETag, so that a file read or written once is not fetched again.
+//
 // Metadata is never trusted by age alone: S3 listings carry each object's
 // ETag, size and LastModified but not its user metadata (mtime, mode), so an
 // entry is used only while a listing (or HEAD) still shows the same ETag,

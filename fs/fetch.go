@@ -101,7 +101,8 @@ func (fe *fetcher) fetch(c int) {
 	rc, err := fe.fsys.be.Get(fe.ctx, fe.key, off, n, fe.etag)
 	if err == nil {
 		var got int64
-		got, err = io.Copy(io.NewOffsetWriter(fe.fill.File, off), rc)
+		// Large writes: the cache file's page allocation costs per call.
+		got, err = io.CopyBuffer(io.NewOffsetWriter(fe.fill.File, off), struct{ io.Reader }{rc}, make([]byte, 1<<20))
 		rc.Close()
 		if err == nil && got != n {
 			err = io.ErrUnexpectedEOF

@@ -57,6 +57,8 @@ type FS struct {
 	be    s3backend.Backend
 	cache *cache.Cache
 	data  *cache.Data // nil: no data cache
+	// deletes is also be: the backend with file deletes batched.
+	deletes *deferredDeletes
 	// passthrough is on when asked for and the kernel accepted a probe.
 	passthrough atomic.Bool
 	log         *slog.Logger
@@ -114,6 +116,8 @@ func New(opts Options) (*FS, error) {
 		headSlots: make(chan struct{}, opts.HeadConcurrency),
 		pending:   map[string]*headCall{}, dirty: map[*File]struct{}{}, hidden: map[string]bool{},
 	}
+	f.deletes = newDeferredDeletes(opts.Backend, opts.Logger)
+	f.be = f.deletes
 	f.root = &Dir{fsys: f}
 	f.nextIno.Store(1) // the root is 1
 	return f, nil
@@ -250,7 +254,7 @@ func (f *FS) FlushAll(ctx context.Context) error {
 	if failed > 0 {
 		return fmt.Errorf("%d file(s) could not be uploaded; staged data kept in %s", failed, f.opts.StagingDir)
 	}
-	return nil
+	return f.deletes.Flush(ctx)
 }
 
 // attrFor fills out from what is known of an object, with the mount's

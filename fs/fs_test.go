@@ -178,7 +178,7 @@ func TestFailedUploadReturnsEIOAndKeepsData(t *testing.T) {
 // uploads once, under the final name, when the rename comes first.
 func TestRenameBeforeCloseUploadsOnce(t *testing.T) {
 	mem := s3backend.NewMemory()
-	dir, _ := testMount(t, mem)
+	dir, fsys := testMount(t, mem)
 	f, err := os.Create(filepath.Join(dir, ".report.XXXX"))
 	if err != nil {
 		t.Fatal(err)
@@ -202,9 +202,19 @@ func TestRenameBeforeCloseUploadsOnce(t *testing.T) {
 	if err := os.Rename(filepath.Join(dir, "report"), filepath.Join(dir, "renamed")); err != nil {
 		t.Fatal(err)
 	}
+	settle(t, fsys)
 	after := mem.Counters()
 	if after[s3backend.OpCopy]-before[s3backend.OpCopy] != 1 || after[s3backend.OpDelete]-before[s3backend.OpDelete] != 1 {
 		t.Errorf("rename of an uploaded file: %v -> %v", before, after)
+	}
+}
+
+// settle sends the deletes the mount has queued (unlink and rename send
+// theirs in batches, within deleteDelay).
+func settle(t *testing.T, fsys *FS) {
+	t.Helper()
+	if err := fsys.deletes.Flush(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -262,6 +272,7 @@ func TestAttributesAfterCloseRideWithRename(t *testing.T) {
 		if err := os.Rename(tmp, final); err != nil {
 			t.Fatal(err)
 		}
+		settle(t, fsys)
 	}); got[s3backend.OpCopy] != 1 || got[s3backend.OpDelete] != 1 || len(got) != 2 {
 		t.Errorf("rename: %v, want one copy and one delete", got)
 	}
@@ -376,7 +387,7 @@ func TestPagedListingAndPrefetch(t *testing.T) {
 func TestFoldersStayFolders(t *testing.T) {
 	mem := s3backend.NewMemory()
 	mem.PutObject("implicit/only.txt", []byte("x"), nil)
-	dir, _ := testMount(t, mem)
+	dir, fsys := testMount(t, mem)
 	if err := os.Remove(filepath.Join(dir, "implicit")); !errors.Is(err, syscall.ENOTEMPTY) {
 		t.Errorf("rmdir of a non-empty folder: %v, want ENOTEMPTY", err)
 	}
@@ -384,6 +395,7 @@ func TestFoldersStayFolders(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "implicit", "only.txt")); err != nil {
 		t.Fatal(err)
 	}
+	settle(t, fsys)
 	if keys := mem.Keys(); !slices.Equal(keys, []string{"implicit/"}) {
 		t.Errorf("after removing the last file of an implicit folder, keys = %v; want its marker", keys)
 	}
@@ -502,7 +514,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestLargeWriteStreamsParts(t *testing.T) {
 	mem := s3backend.NewMemory()
 	mem.Parts = 1 << 20
-	dir, _ := testMount(t, mem)
+	dir, fsys := testMount(t, mem)
 	data := make([]byte, 5<<20+1234)
 	for i := range data {
 		data[i] = byte(i * 7)
@@ -558,6 +570,7 @@ func TestLargeWriteStreamsParts(t *testing.T) {
 		cost[s3backend.OpCopy] != 1 || cost[s3backend.OpCompleteMultipart] != 1 {
 		t.Errorf("renamed while streaming: %v, close %v: want 6 parts and one copy", after, cost)
 	}
+	settle(t, fsys)
 	if keys := mem.Keys(); !slices.Equal(keys, []string{"final.mp4", "video.mp4"}) {
 		t.Errorf("keys %v", keys)
 	}
@@ -731,5 +744,53 @@ func TestPassthroughReadsCachedFiles(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(p); len(got) != len(body)+1 || got[len(body)] != '!' {
 		t.Errorf("after the append: %d bytes", len(got))
+	}
+}
+
+// TestRemovalsAreBatched: rm of many files costs one DeleteObjects, the
+// files are gone for the mount at once, and a file recreated under a name
+// whose delete is still queued is never deleted by it.
+func TestRemovalsAreBatched(t *testing.T) {
+	mem := s3backend.NewMemory()
+	for i := range 50 {
+		mem.PutObject(fmt.Sprintf("old/f%02d", i), []byte("x"), nil)
+	}
+	mem.PutObject("keep/me", []byte("v1"), nil)
+	dir, fsys := testMount(t, mem)
+	names(t, filepath.Join(dir, "old"))
+	names(t, filepath.Join(dir, "keep"))
+	cost := requestsDuring(mem, func() {
+		if err := os.RemoveAll(filepath.Join(dir, "old")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if cost[s3backend.OpDeleteBatch] != 1 || cost[s3backend.OpDelete] > 1 {
+		t.Errorf("rm -r of 50 files: %v, want one DeleteObjects (and the folder's marker)", cost)
+	}
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"keep/me"}) {
+		t.Errorf("keys after rm -r: %v", keys)
+	}
+
+	// Removed, then written again at once: the queued delete goes first.
+	p := filepath.Join(dir, "keep", "me")
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Errorf("removed file still visible: %v", err)
+	}
+	if got := names(t, filepath.Join(dir, "keep")); len(got) != 0 {
+		t.Errorf("listing after rm: %v", got)
+	}
+	if err := os.WriteFile(p, []byte("v2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	rc, err := mem.Get(t.Context(), "keep/me", 0, -1, "")
+	if err != nil {
+		t.Fatalf("recreated file lost to the queued delete: %v", err)
+	}
+	if b, _ := io.ReadAll(rc); string(b) != "v2" {
+		t.Errorf("recreated file holds %q", b)
 	}
 }

@@ -23,6 +23,7 @@ var (
 	_ = (fs.NodeLookuper)((*Dir)(nil))
 	_ = (fs.NodeReaddirer)((*Dir)(nil))
 	_ = (fs.NodeGetattrer)((*Dir)(nil))
+	_ = (fs.NodeFsyncer)((*Dir)(nil))
 	_ = (fs.NodeSetattrer)((*Dir)(nil))
 	_ = (fs.NodeMkdirer)((*Dir)(nil))
 	_ = (fs.NodeRmdirer)((*Dir)(nil))
@@ -244,6 +245,11 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 			}
 		}
 	}
+	// Files removed just before (rm -rf) go in one batch first, so that
+	// the emptiness check sees S3 as it will be.
+	if err := d.fsys.deletes.Flush(ctx); err != nil {
+		return toErrno(d.fsys.log, "rmdir", key, err)
+	}
 	page, err := d.fsys.be.List(ctx, key, "", "", 2)
 	if err != nil {
 		return toErrno(d.fsys.log, "rmdir", key, err)
@@ -301,9 +307,9 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 			return 0
 		}
 	}
-	if err := d.fsys.be.Delete(ctx, key); err != nil {
-		return toErrno(d.fsys.log, "unlink", key, err)
-	}
+	// Sent in a batch with the next removals (within 50 ms); gone for
+	// this mount at once.
+	d.fsys.deletes.DeleteLater(key)
 	d.fsys.cache.Delete(key)
 	d.fsys.forgetData(key)
 	d.fsys.removed(ctx, dirKey, name)
@@ -373,6 +379,15 @@ func (f *FS) recordUpload(key string, m cache.Meta) {
 // filesystem that does not support them.
 func (d *Dir) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	return nil, syscall.EPERM
+}
+
+// Fsync of a folder makes its entries durable, as fsync(2) of a directory
+// does on a local disk: removals still queued for their batch go now.
+func (d *Dir) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
+	if err := d.fsys.deletes.Flush(ctx); err != nil {
+		return toErrno(d.fsys.log, "fsync", "", err)
+	}
+	return 0
 }
 
 // Statfs reports a practically unlimited drive, as S3 has no quota to show.

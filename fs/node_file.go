@@ -503,9 +503,7 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 			info, err = f.fsys.be.Copy(ctx, s.key, key, m.Size,
 				&s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
 			if err == nil {
-				if derr := f.fsys.be.Delete(ctx, s.key); derr != nil {
-					f.fsys.log.Warn("could not delete a renamed file's old name", "key", s.key, "err", derr)
-				}
+				f.fsys.deletes.DeleteLater(s.key)
 				f.fsys.cache.Delete(s.key)
 			}
 			done = true

@@ -96,9 +96,7 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno 
 		// The data goes up under the new name at the next Flush; an
 		// upload already streaming under the old one completes there and
 		// is copied.
-		if err := f.fsys.be.Delete(ctx, srcKey); err != nil {
-			return toErrno(f.fsys.log, "rename", srcKey, err)
-		}
+		f.fsys.deletes.DeleteLater(srcKey)
 		f.fsys.cache.Delete(srcKey)
 		f.local = true
 		return 0
@@ -117,16 +115,15 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno 
 	return 0
 }
 
-// moveObject copies one object and deletes the source. The copy keeps the
-// source's metadata, or replaces it when replace is set.
+// moveObject copies one object and deletes the source (in the next delete
+// batch). The copy keeps the source's metadata, or replaces it when
+// replace is set.
 func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta, replace *s3backend.PutOptions) syscall.Errno {
 	info, err := f.be.Copy(ctx, srcKey, dstKey, m.Size, replace)
 	if err != nil {
 		return toErrno(f.log, "rename", srcKey, err)
 	}
-	if err := f.be.Delete(ctx, srcKey); err != nil {
-		return toErrno(f.log, "rename", srcKey, err)
-	}
+	f.deletes.DeleteLater(srcKey)
 	f.cache.Delete(srcKey)
 	f.forgetData(srcKey)
 	m.ETag, m.LastModified = info.ETag, info.LastModified
@@ -137,6 +134,9 @@ func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta
 // renameDir moves every key under src to dst.
 func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
 	f.flushUnder(ctx, src)
+	if err := f.deletes.Flush(ctx); err != nil {
+		return toErrno(f.log, "rename", src, err)
+	}
 	page, err := f.be.List(ctx, dst, "", "", 2)
 	if err != nil {
 		return toErrno(f.log, "rename", dst, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -413,6 +414,9 @@ func TestOverwriteAppendTruncate(t *testing.T) {
 	write(os.O_CREATE|os.O_WRONLY, "x")
 	run(t, "sh", "-c", "echo replacement > "+m.path("new.txt"))
 	run(t, "mv", m.path("new.txt"), p)
+	// The old name's delete rides in a batch; fsync of the folder (sync
+	// DIR) sends it, as it makes a rename durable on a local disk.
+	run(t, "sync", m.dir)
 	if got := getObject(t, "notes.txt"); got != "replacement\n" {
 		t.Fatalf("after mv over S3 has %q", got)
 	}
@@ -739,5 +743,58 @@ func TestXattrs(t *testing.T) {
 	}
 	if got := run(t, "getfattr", "--absolute-names", "--only-values", "-n", "user.s3.storage-class", m.path("contract.pdf")); got != "STANDARD" {
 		t.Errorf("user.s3.storage-class = %q", got)
+	}
+}
+
+// TestDataCacheSurvivesRemount: a file read once, or written here, is read
+// again from --cache-dir with no GET, also after a remount; --passthrough
+// hands those reads to the kernel.
+func TestDataCacheSurvivesRemount(t *testing.T) {
+	need(t)
+	freshClient(t)
+	body := strings.Repeat("0123456789abcdef", 40<<16) // 40 MiB
+	putObject(t, "scan.tiff", body, nil)
+	cacheDir := t.TempDir()
+	m := startMount(t, cacheDir, "--passthrough")
+	cold := m.requests(func() {
+		if got, err := os.ReadFile(m.path("scan.tiff")); err != nil || string(got) != body {
+			t.Fatalf("cold read: %v", err)
+		}
+	})
+	if cold["GetObject"] != 3 {
+		t.Errorf("cold read of 40 MiB cost %v: want 3 ranged GETs of 16 MiB", cold)
+	}
+	if err := os.WriteFile(m.path("written.bin"), []byte(body[:1<<20]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.unmount()
+
+	m = startMount(t, cacheDir, "--passthrough")
+	warm := m.requests(func() {
+		if got, err := os.ReadFile(m.path("scan.tiff")); err != nil || string(got) != body {
+			t.Fatalf("re-read: %v", err)
+		}
+		if got, err := os.ReadFile(m.path("written.bin")); err != nil || string(got) != body[:1<<20] {
+			t.Fatalf("reading back a written file: %v", err)
+		}
+	})
+	if warm["GetObject"] != 0 {
+		t.Errorf("re-reads after a remount cost %v: want no GET", warm)
+	}
+	r, err := os.Open(m.path("scan.tiff"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.OpenFile(m.path("scan.tiff"), os.O_WRONLY, 0); !errors.Is(err, syscall.ETXTBSY) {
+		t.Errorf("opening for writing beside a passthrough reader: %v, want ETXTBSY", err)
+	}
+	r.Close()
+
+	// Another client changes the object: the new ETag misses the cache.
+	putObject(t, "scan.tiff", "replaced", nil)
+	m.unmount()
+	m = startMount(t, cacheDir)
+	if got, err := os.ReadFile(m.path("scan.tiff")); err != nil || string(got) != "replaced" {
+		t.Errorf("after another client replaced it: %q, %v", got, err)
 	}
 }

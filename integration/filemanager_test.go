@@ -64,6 +64,7 @@ func TestGioFileOperations(t *testing.T) {
 		run(t, "cmp", filepath.Join(local, "batch", n), filepath.Join(out, n))
 	}
 	gio(t, "remove", m.path("scans/scan-5.pdf"))
+	run(t, "sync", m.dir) // sends the batched deletes
 	keys := listKeys(t, "")
 	for _, want := range []string{"dragged.txt", "scans/invoice.txt", "scans/scan-4.pdf"} {
 		if !slices.Contains(keys, want) {

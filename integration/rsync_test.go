@@ -110,7 +110,10 @@ func TestRsyncOptions(t *testing.T) {
 	dst := m.path("client")
 	rsync := func(args ...string) map[string]int64 {
 		t.Helper()
-		cost := m.requests(func() { run(t, "rsync", append(args, src+"/", dst+"/")...) })
+		cost := m.requests(func() {
+			run(t, "rsync", append(args, src+"/", dst+"/")...)
+			run(t, "sync", dst) // sends the batched deletes
+		})
 		run(t, "diff", "-r", src, dst)
 		return cost
 	}

@@ -39,7 +39,7 @@ type Config struct {
 	// PartSize is the multipart part size (default 16 MiB); uploads at or
 	// below it are one PutObject.
 	PartSize int64
-	// PartsInFlight bounds parallel part uploads per object (default 4).
+	// PartsInFlight bounds parallel part uploads per object (default 8).
 	PartsInFlight int
 	// MaxAttempts is the SDK retry limit per request (default 5).
 	MaxAttempts int
@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 		return nil, fmt.Errorf("part size %d is below S3's 5 MiB minimum", cfg.PartSize)
 	}
 	if cfg.PartsInFlight <= 0 {
-		cfg.PartsInFlight = 4
+		cfg.PartsInFlight = 8
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 5

@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -58,6 +57,7 @@ func main() {
 // row is one line of the result table.
 type row struct {
 	workload string
+	tool     string
 	seconds  float64
 	raw      float64 // 0: no raw baseline
 	requests map[string]int64
@@ -70,6 +70,15 @@ type bench struct {
 	srv    *s3server.Server
 	client *s3.Client
 	rows   []row
+}
+
+// tool is a FUSE filesystem for S3 the benchmark can mount.
+type tool struct {
+	name string
+	// start runs the tool in the foreground, mounting prefix at dir.
+	start func(b *bench, prefix, dir, cacheDir string) (*exec.Cmd, error)
+	// durable: close and fsync return once the data is in S3.
+	durable bool
 }
 
 func run(size, rssSize int64, tree string, keep bool) error {
@@ -106,11 +115,25 @@ func run(size, rssSize int64, tree string, keep bool) error {
 	if err := writeRandom(src, size); err != nil {
 		return err
 	}
-	if err := b.largeFile(ctx, src, size); err != nil {
+	raw, err := b.rawBaseline(ctx, src, size)
+	if err != nil {
 		return err
 	}
-	if err := b.trees(ctx, tree); err != nil {
-		return err
+	tools := []tool{s3drive}
+	for _, t := range peers {
+		if _, err := exec.LookPath(t.name); err == nil {
+			tools = append(tools, t)
+		} else {
+			fmt.Fprintf(os.Stderr, "bench: %s not installed; skipped\n", t.name)
+		}
+	}
+	for _, t := range tools {
+		if err := b.largeFile(t, src, size, raw); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		if err := b.trees(ctx, t, tree); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
 	}
 	if rssSize > 0 {
 		if err := b.peakRSS(rssSize); err != nil {
@@ -121,33 +144,42 @@ func run(size, rssSize int64, tree string, keep bool) error {
 	return nil
 }
 
-// largeFile: write then fsync, cold read, re-read after a remount.
-func (b *bench) largeFile(ctx context.Context, src string, size int64) error {
-	rawWrite, err := timed(func() error { return rawMultipartUpload(ctx, b.client, "raw/big.bin", src, size) })
-	if err != nil {
-		return fmt.Errorf("raw upload: %w", err)
-	}
-	rawPlain, err := timed(func() error { return rawGet(ctx, b.client, "raw/big.bin") })
-	if err != nil {
-		return fmt.Errorf("raw get: %w", err)
-	}
-	rawRanged, err := timed(func() error { return rawRangedGet(ctx, b.client, "raw/big.bin", size) })
-	if err != nil {
-		return fmt.Errorf("raw ranged get: %w", err)
-	}
-	rawRead := min(rawPlain, rawRanged)
-	b.rows = append(b.rows,
-		row{workload: "raw SDK: multipart upload (16 MiB × 8)", seconds: rawWrite},
-		row{workload: "raw SDK: GetObject", seconds: rawPlain},
-		row{workload: "raw SDK: ranged GETs (16 MiB × 8)", seconds: rawRanged})
+// baseline is the raw SDK's times on the large file.
+type baseline struct{ write, read float64 }
 
-	cacheDir := filepath.Join(b.work, "cache-large")
-	m, err := b.mount(cacheDir)
+func (b *bench) rawBaseline(ctx context.Context, src string, size int64) (baseline, error) {
+	write, err := timed(func() error { return rawMultipartUpload(ctx, b.client, "raw/big.bin", src, size) })
+	if err != nil {
+		return baseline{}, fmt.Errorf("raw upload: %w", err)
+	}
+	plain, err := timed(func() error { return rawGet(ctx, b.client, "raw/big.bin") })
+	if err != nil {
+		return baseline{}, fmt.Errorf("raw get: %w", err)
+	}
+	ranged, err := timed(func() error { return rawRangedGet(ctx, b.client, "raw/big.bin", size) })
+	if err != nil {
+		return baseline{}, fmt.Errorf("raw ranged get: %w", err)
+	}
+	b.rows = append(b.rows,
+		row{workload: "multipart upload (16 MiB parts, 8 in flight)", tool: "raw SDK", seconds: write},
+		row{workload: "GetObject", tool: "raw SDK", seconds: plain},
+		row{workload: "ranged GETs (16 MiB, 8 in flight)", tool: "raw SDK", seconds: ranged})
+	return baseline{write: write, read: min(plain, ranged)}, nil
+}
+
+// largeFile: write then fsync, cold read, re-read after a remount.
+func (b *bench) largeFile(t tool, src string, size int64, raw baseline) error {
+	mb := fmt.Sprintf("%d MiB", size/mib)
+	cacheDir := filepath.Join(b.work, t.name+"-cache-large")
+	m, err := b.mount(t, cacheDir)
 	if err != nil {
 		return err
 	}
-	mb := fmt.Sprintf("%d MiB", size/mib)
-	if err := b.measure(m, "write "+mb+", then fsync", rawWrite, "", func() error {
+	note := ""
+	if !t.durable {
+		note = "returns before the data is in S3: not comparable"
+	}
+	if err := b.measure(m, "write "+mb+", then fsync", raw.write, note, func() error {
 		return copyFile(src, m.path("big.bin"), true)
 	}); err != nil {
 		return err
@@ -155,72 +187,69 @@ func (b *bench) largeFile(ctx context.Context, src string, size int64) error {
 	m.unmount()
 
 	// A new cache: nothing of the file is local.
-	m, err = b.mount(filepath.Join(b.work, "cache-cold"))
-	if err != nil {
+	cold := filepath.Join(b.work, t.name+"-cache-cold")
+	if m, err = b.mount(t, cold); err != nil {
 		return err
 	}
-	if err := b.measure(m, "read "+mb+", cold", rawRead, "", func() error { return readFile(m.path("big.bin")) }); err != nil {
+	if err := b.measure(m, "read "+mb+", cold", raw.read, "", func() error { return readFile(m.path("big.bin")) }); err != nil {
 		return err
 	}
 	m.unmount()
 
-	// The same cache again, after a remount: the kernel's page cache is
-	// gone, the drive's data cache is not.
-	m, err = b.mount(filepath.Join(b.work, "cache-cold"))
-	if err != nil {
+	// The same cache after a remount: the kernel's page cache of the
+	// file is gone, a local data cache is not.
+	if m, err = b.mount(t, cold); err != nil {
 		return err
 	}
 	local, err := timed(func() error { return readFile(src) })
 	if err != nil {
 		return err
 	}
-	if err := b.measure(m, "re-read "+mb+" after a remount", 0,
-		fmt.Sprintf("local disk (page cache): %.2f s", local), func() error { return readFile(m.path("big.bin")) }); err != nil {
+	if err := b.measure(m, "re-read "+mb+" after a remount", local, "raw = the local file (page cache)",
+		func() error { return readFile(m.path("big.bin")) }); err != nil {
 		return err
 	}
-	b.rows[len(b.rows)-1].raw = local
 	m.unmount()
 	return nil
 }
 
 // trees: cp -r, ls -lR after a remount, ls -lR of a tree another client
 // wrote, rsync -a, mv, rm -rf.
-func (b *bench) trees(ctx context.Context, tree string) error {
+func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 	files, dirs, err := countTree(tree)
 	if err != nil {
 		return err
 	}
-	desc := fmt.Sprintf("%d files / %d dirs", files, dirs)
-	cacheDir := filepath.Join(b.work, "cache-tree")
-	m, err := b.mount(cacheDir)
+	cacheDir := filepath.Join(b.work, t.name+"-cache-tree")
+	m, err := b.mount(t, cacheDir)
 	if err != nil {
 		return err
 	}
-	if err := b.measure(m, "cp -r "+desc, 0, "", func() error {
-		return exec.Command("cp", "-r", tree, m.path("tree")).Run()
+	if err := b.measure(m, fmt.Sprintf("cp -r %d files / %d dirs", files, dirs), 0, "", func() error {
+		return runQuiet("cp", "-r", tree, m.path("tree"))
 	}); err != nil {
 		return err
 	}
 	m.unmount()
-	if m, err = b.mount(cacheDir); err != nil {
+	if m, err = b.mount(t, cacheDir); err != nil {
 		return err
 	}
 	if err := b.measure(m, "ls -lR after a remount", 0, "", func() error {
-		return exec.Command("ls", "-lR", m.path("tree")).Run()
+		return runQuiet("ls", "-lR", m.path("tree"))
 	}); err != nil {
 		return err
 	}
 
 	// Another client writes the same tree with the SDK.
-	if err := rawUploadTree(ctx, b.client, tree, "drive/foreign/"); err != nil {
+	if err := rawUploadTree(ctx, b.client, tree, t.prefix()+"/foreign/"); err != nil {
 		return err
 	}
-	other, err := b.mount(filepath.Join(b.work, "cache-other"))
+	other, err := b.mount(t, filepath.Join(b.work, t.name+"-cache-other"))
 	if err != nil {
 		return err
 	}
 	if err := b.measure(other, "ls -lR of a tree another client wrote", 0, "first sight", func() error {
-		return exec.Command("ls", "-lR", other.path("foreign")).Run()
+		return runQuiet("ls", "-lR", other.path("foreign"))
 	}); err != nil {
 		return err
 	}
@@ -228,23 +257,23 @@ func (b *bench) trees(ctx context.Context, tree string) error {
 
 	if _, err := exec.LookPath("rsync"); err == nil {
 		if err := b.measure(m, "rsync -a (initial)", 0, "", func() error {
-			return exec.Command("rsync", "-a", tree+"/", m.path("rsync")+"/").Run()
+			return runQuiet("rsync", "-a", tree+"/", m.path("rsync")+"/")
 		}); err != nil {
 			return err
 		}
 		if err := b.measure(m, "rsync -a (again, unchanged)", 0, "", func() error {
-			return exec.Command("rsync", "-a", tree+"/", m.path("rsync")+"/").Run()
+			return runQuiet("rsync", "-a", tree+"/", m.path("rsync")+"/")
 		}); err != nil {
 			return err
 		}
 	}
 	if err := b.measure(m, "mv of the tree", 0, "", func() error {
-		return exec.Command("mv", m.path("tree"), m.path("moved")).Run()
+		return runQuiet("mv", m.path("tree"), m.path("moved"))
 	}); err != nil {
 		return err
 	}
 	if err := b.measure(m, "rm -rf of the tree", 0, "", func() error {
-		return exec.Command("rm", "-rf", m.path("moved")).Run()
+		return runQuiet("rm", "-rf", m.path("moved"))
 	}); err != nil {
 		return err
 	}
@@ -252,10 +281,10 @@ func (b *bench) trees(ctx context.Context, tree string) error {
 	return nil
 }
 
-// peakRSS writes and reads back a file of size through a fresh mount and
-// reports the mount's high-water resident set.
+// peakRSS writes and reads back a file of size through a fresh s3drive
+// mount and reports the mount's high-water resident set.
 func (b *bench) peakRSS(size int64) error {
-	m, err := b.mount(filepath.Join(b.work, "cache-rss"))
+	m, err := b.mount(s3drive, filepath.Join(b.work, "s3drive-cache-rss"))
 	if err != nil {
 		return err
 	}
@@ -266,7 +295,7 @@ func (b *bench) peakRSS(size int64) error {
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(f, io.LimitReader(rand.NewChaCha8([32]byte{1}), size)); err != nil {
+		if _, err := io.CopyBuffer(f, io.LimitReader(rand.NewChaCha8([32]byte{1}), size), make([]byte, mib)); err != nil {
 			f.Close()
 			return err
 		}
@@ -281,7 +310,8 @@ func (b *bench) peakRSS(size int64) error {
 	})
 }
 
-// measure runs fn on m and records its time and the S3 requests it cost.
+// measure runs fn on m and records its time and, for s3drive, the S3
+// requests it cost.
 func (b *bench) measure(m *mount, workload string, raw float64, note string, fn func() error) error {
 	before, err := m.counters()
 	if err != nil {
@@ -295,112 +325,152 @@ func (b *bench) measure(m *mount, workload string, raw float64, note string, fn 
 	if err != nil {
 		return err
 	}
-	delta := map[string]int64{}
-	for op, n := range after {
-		if d := n - before[op]; d != 0 {
-			delta[op] = d
+	var delta map[string]int64
+	if after != nil {
+		delta = map[string]int64{}
+		for op, n := range after {
+			if d := n - before[op]; d != 0 {
+				delta[op] = d
+			}
 		}
 	}
 	if strings.Contains(workload, "peak RSS") {
 		note = fmt.Sprintf("peak RSS %d MiB", m.peakRSS()/mib)
 	}
-	fmt.Fprintf(os.Stderr, "bench: %-45s %7.2f s\n", workload, secs)
-	b.rows = append(b.rows, row{workload: workload, seconds: secs, raw: raw, requests: delta, note: note})
+	fmt.Fprintf(os.Stderr, "bench: %-8s %-42s %7.2f s\n", m.tool.name, workload, secs)
+	b.rows = append(b.rows, row{workload: workload, tool: m.tool.name, seconds: secs, raw: raw, requests: delta, note: note})
 	return nil
 }
 
 func (b *bench) print(size int64) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "workload\ts3drive s\traw s\tratio\tS3 requests\tnote")
+	fmt.Fprintln(w, "workload\ttool\tseconds\tvs raw\tS3 requests\tnote")
 	for _, r := range b.rows {
-		if strings.HasPrefix(r.workload, "raw SDK") {
-			fmt.Fprintf(w, "%s\t\t%.2f\t\t\t%s\n", r.workload, r.seconds, r.note)
-			continue
-		}
-		raw, ratio := "", ""
+		ratio := ""
 		if r.raw > 0 {
-			raw, ratio = fmt.Sprintf("%.2f", r.raw), fmt.Sprintf("%.2f", r.seconds/r.raw)
+			ratio = fmt.Sprintf("%.2f×", r.seconds/r.raw)
 		}
-		fmt.Fprintf(w, "%s\t%.2f\t%s\t%s\t%s\t%s\n", r.workload, r.seconds, raw, ratio, formatRequests(r.requests), r.note)
+		fmt.Fprintf(w, "%s\t%s\t%.2f\t%s\t%s\t%s\n", r.workload, r.tool, r.seconds, ratio, formatRequests(r.requests), r.note)
 	}
 	w.Flush()
 	fmt.Printf("\n%d cores, %s, versitygw posix on loopback, large file %d MiB\n", runtime.NumCPU(), runtime.Version(), size/mib)
 }
 
 func formatRequests(c map[string]int64) string {
+	if c == nil {
+		return "n/a"
+	}
 	if len(c) == 0 {
 		return "0"
 	}
 	ops := make([]string, 0, len(c))
-	for op := range c {
+	var total int64
+	for op, n := range c {
 		ops = append(ops, op)
+		total += n
 	}
 	sort.Strings(ops)
 	var parts []string
 	for _, op := range ops {
 		parts = append(parts, fmt.Sprintf("%s %d", op, c[op]))
 	}
-	return strings.Join(parts, ", ")
+	return fmt.Sprintf("%d: %s", total, strings.Join(parts, ", "))
 }
 
-// mount is one s3drive process.
+func (t tool) prefix() string { return "drive-" + t.name }
+
+// s3drive is mounted with passthrough, its fastest durable configuration.
+var s3drive = tool{name: "s3drive", durable: true,
+	start: func(b *bench, prefix, dir, cacheDir string) (*exec.Cmd, error) {
+		cmd := exec.Command(b.binary, "mount", "--endpoint", b.srv.Endpoint, "--cache-dir", cacheDir,
+			"--passthrough", "s3://"+bucket+"/"+prefix, dir)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s3server.AccessKey,
+			"AWS_SECRET_ACCESS_KEY="+s3server.SecretKey, "AWS_REGION=us-east-1",
+			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
+		return cmd, cmd.Start()
+	}}
+
+// peers run when installed, with the options their documentation gives
+// for an S3-compatible endpoint.
+var peers = []tool{
+	{name: "s3fs", durable: true, start: func(b *bench, prefix, dir, cacheDir string) (*exec.Cmd, error) {
+		passwd := filepath.Join(b.work, "s3fs-passwd")
+		if err := os.WriteFile(passwd, []byte(s3server.AccessKey+":"+s3server.SecretKey+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		cmd := exec.Command("s3fs", bucket+":/"+prefix, dir, "-f", "-o", "url="+b.srv.Endpoint,
+			"-o", "use_path_request_style", "-o", "passwd_file="+passwd, "-o", "nonempty")
+		return cmd, cmd.Start()
+	}},
+	{name: "rclone", durable: false, start: func(b *bench, prefix, dir, cacheDir string) (*exec.Cmd, error) {
+		cmd := exec.Command("rclone", "mount", ":s3:"+bucket+"/"+prefix, dir,
+			"--s3-provider", "Other", "--s3-endpoint", b.srv.Endpoint, "--s3-force-path-style",
+			"--s3-access-key-id", s3server.AccessKey, "--s3-secret-access-key", s3server.SecretKey,
+			"--vfs-cache-mode", "writes", "--cache-dir", cacheDir)
+		// rclone's transport rejects a custom CA bundle even for http.
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "AWS_CA_BUNDLE=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		return cmd, cmd.Start()
+	}},
+}
+
+// mount is one running filesystem.
 type mount struct {
+	tool tool
 	dir  string
 	cmd  *exec.Cmd
 	done chan error
 }
 
-func (b *bench) mount(cacheDir string) (*mount, error) {
+func (b *bench) mount(t tool, cacheDir string) (*mount, error) {
 	dir, err := os.MkdirTemp(b.work, "mnt-")
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(b.binary, "mount", "--endpoint", b.srv.Endpoint, "--cache-dir", cacheDir,
-		"s3://"+bucket+"/drive", dir)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s3server.AccessKey,
-		"AWS_SECRET_ACCESS_KEY="+s3server.SecretKey, "AWS_REGION=us-east-1",
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
+	cmd, err := t.start(b, t.prefix(), dir, cacheDir)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	m := &mount{dir: dir, cmd: cmd, done: make(chan error, 1)}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		mounted := false
-		for sc.Scan() {
-			if !mounted && strings.HasPrefix(sc.Text(), "s3drive: mounted") {
-				mounted = true
-				ready <- true
-			}
+	m := &mount{tool: t, dir: dir, cmd: cmd, done: make(chan error, 1)}
+	go func() { m.done <- cmd.Wait() }()
+	for deadline := time.Now().Add(time.Minute); !mounted(dir); time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-m.done:
+			return nil, fmt.Errorf("%s exited before mounting: %v", t.name, err)
+		default:
 		}
-		if !mounted {
-			ready <- false
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			return nil, fmt.Errorf("%s did not mount within a minute", t.name)
 		}
-		m.done <- cmd.Wait()
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			<-m.done
-			return nil, fmt.Errorf("s3drive did not mount: %s", stderr.String())
-		}
-	case <-time.After(time.Minute):
-		cmd.Process.Kill()
-		return nil, errors.New("s3drive did not mount within a minute")
 	}
 	return m, nil
 }
 
+// mounted reports whether dir is a mount point (polled: nothing tells us).
+func mounted(dir string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *mount) path(p string) string { return filepath.Join(m.dir, p) }
 
+// counters reads s3drive's request counters; other tools have none (nil).
 func (m *mount) counters() (map[string]int64, error) {
+	if m.tool.name != s3drive.name {
+		return nil, nil
+	}
 	buf := make([]byte, 4096)
 	n, err := unix.Getxattr(m.dir, "user.s3drive.stats", buf)
 	if err != nil {
@@ -425,14 +495,27 @@ func (m *mount) peakRSS() int64 {
 	return 0
 }
 
+// unmount: s3drive flushes and leaves on SIGTERM; the others on umount.
 func (m *mount) unmount() {
-	m.cmd.Process.Signal(unix.SIGTERM)
+	if m.tool.name == s3drive.name {
+		m.cmd.Process.Signal(unix.SIGTERM)
+	} else {
+		exec.Command("umount", m.dir).Run()
+	}
 	select {
 	case <-m.done:
 	case <-time.After(5 * time.Minute):
 		m.cmd.Process.Kill()
 		<-m.done
 	}
+}
+
+// runQuiet runs a program, returning its output with the error.
+func runQuiet(name string, args ...string) error {
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %v: %s", name, err, out)
+	}
+	return nil
 }
 
 func timed(fn func() error) (float64, error) {

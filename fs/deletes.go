@@ -1,0 +1,203 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+const (
+	// deleteDelay is how long a queued delete waits for others to join
+	// its batch.
+	deleteDelay = 50 * time.Millisecond
+	// deleteBatch is DeleteObjects' limit.
+	deleteBatch = 1000
+	// deleteRetry spaces retries of a batch that failed.
+	deleteRetry = 5 * time.Second
+)
+
+// deferredDeletes is the backend as the filesystem sees it: deletes of
+// files (unlink, the old name of a rename) are queued and sent in batches
+// of up to 1,000 keys per DeleteObjects, instead of one request per file,
+// which is what makes rm -rf and rsync's renames cheap. Until a queued
+// delete is sent, the key is already gone for this mount: HEAD, GET and
+// listings do not show it. A write to a queued key (a file recreated under
+// the same name) sends its delete first, so the delete can never remove
+// the new version. rmdir, folder renames and unmount send the queue first.
+type deferredDeletes struct {
+	s3backend.Backend
+	log *slog.Logger
+
+	mu      sync.Mutex // protects the following
+	pending map[string]bool
+	timer   *time.Timer
+	sending chan struct{} // closed when the batch being sent is done
+}
+
+func newDeferredDeletes(be s3backend.Backend, log *slog.Logger) *deferredDeletes {
+	return &deferredDeletes{Backend: be, log: log, pending: map[string]bool{}}
+}
+
+// DeleteLater queues keys for deletion.
+func (d *deferredDeletes) DeleteLater(keys ...string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, k := range keys {
+		d.pending[k] = true
+	}
+	switch {
+	case len(d.pending) >= deleteBatch:
+		go d.Flush(context.Background())
+	case d.timer == nil:
+		d.timer = time.AfterFunc(deleteDelay, func() { d.Flush(context.Background()) })
+	}
+}
+
+func (d *deferredDeletes) isPending(key string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pending[key]
+}
+
+// Flush sends every queued delete now and returns once they are done.
+func (d *deferredDeletes) Flush(ctx context.Context) error {
+	for {
+		d.mu.Lock()
+		if d.sending != nil {
+			// One batch at a time: wait for it, then send what is left.
+			wait := d.sending
+			d.mu.Unlock()
+			<-wait
+			continue
+		}
+		if d.timer != nil {
+			d.timer.Stop()
+			d.timer = nil
+		}
+		if len(d.pending) == 0 {
+			d.mu.Unlock()
+			return nil
+		}
+		keys := make([]string, 0, len(d.pending))
+		for k := range d.pending {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		done := make(chan struct{})
+		d.sending = done
+		d.mu.Unlock()
+
+		var err error
+		for batch := range slices.Chunk(keys, deleteBatch) {
+			if berr := d.Backend.Delete(context.WithoutCancel(ctx), batch...); berr != nil {
+				err = berr
+				continue
+			}
+			d.mu.Lock()
+			for _, k := range batch {
+				delete(d.pending, k)
+			}
+			d.mu.Unlock()
+		}
+
+		d.mu.Lock()
+		d.sending = nil
+		close(done)
+		if err != nil && len(d.pending) > 0 && d.timer == nil {
+			d.timer = time.AfterFunc(deleteRetry, func() { d.Flush(context.Background()) })
+		}
+		left := len(d.pending)
+		d.mu.Unlock()
+		if err != nil {
+			d.log.Error("deleting removed files failed; retrying", "keys", left, "err", err)
+			return fmt.Errorf("%d removed file(s) still in S3: %w", left, err)
+		}
+	}
+}
+
+// settle sends key's queued delete, if any, before a new version of key
+// is written.
+func (d *deferredDeletes) settle(ctx context.Context, key string) error {
+	d.mu.Lock()
+	queued := d.pending[key]
+	d.mu.Unlock()
+	if !queued {
+		return nil
+	}
+	if err := d.Backend.Delete(ctx, key); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	delete(d.pending, key)
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *deferredDeletes) Head(ctx context.Context, key string) (s3backend.ObjectInfo, error) {
+	if d.isPending(key) {
+		return s3backend.ObjectInfo{}, fmt.Errorf("HEAD %q: removed: %w", key, s3backend.ErrNotFound)
+	}
+	return d.Backend.Head(ctx, key)
+}
+
+func (d *deferredDeletes) Get(ctx context.Context, key string, off, length int64, ifMatch string) (io.ReadCloser, error) {
+	if d.isPending(key) {
+		return nil, fmt.Errorf("GET %q: removed: %w", key, s3backend.ErrNotFound)
+	}
+	return d.Backend.Get(ctx, key, off, length, ifMatch)
+}
+
+// List hides queued keys.
+func (d *deferredDeletes) List(ctx context.Context, prefix, delimiter, token string, maxKeys int) (s3backend.ListPage, error) {
+	page, err := d.Backend.List(ctx, prefix, delimiter, token, maxKeys)
+	if err != nil {
+		return page, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.pending) > 0 {
+		page.Objects = slices.DeleteFunc(page.Objects, func(o s3backend.ObjectInfo) bool { return d.pending[o.Key] })
+	}
+	return page, nil
+}
+
+func (d *deferredDeletes) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, opts s3backend.PutOptions) (s3backend.ObjectInfo, error) {
+	if err := d.settle(ctx, key); err != nil {
+		return s3backend.ObjectInfo{}, err
+	}
+	return d.Backend.Upload(ctx, key, r, size, opts)
+}
+
+func (d *deferredDeletes) StartMultipart(ctx context.Context, key string, opts s3backend.PutOptions) (s3backend.Multipart, error) {
+	if err := d.settle(ctx, key); err != nil {
+		return nil, err
+	}
+	return d.Backend.StartMultipart(ctx, key, opts)
+}
+
+func (d *deferredDeletes) Copy(ctx context.Context, src, dst string, size int64, opts *s3backend.PutOptions) (s3backend.ObjectInfo, error) {
+	if err := d.settle(ctx, dst); err != nil {
+		return s3backend.ObjectInfo{}, err
+	}
+	return d.Backend.Copy(ctx, src, dst, size, opts)
+}
+
+// Delete sends at once (a folder marker, a batch of a folder move), and
+// drops those keys from the queue.
+func (d *deferredDeletes) Delete(ctx context.Context, keys ...string) error {
+	if err := d.Backend.Delete(ctx, keys...); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	for _, k := range keys {
+		delete(d.pending, k)
+	}
+	d.mu.Unlock()
+	return nil
+}
