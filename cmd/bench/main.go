@@ -70,6 +70,7 @@ type bench struct {
 	srv    *s3server.Server
 	client *s3.Client
 	rows   []row
+	mounts []*mount
 }
 
 // tool is a FUSE filesystem for S3 the benchmark can mount.
@@ -89,10 +90,20 @@ func run(size, rssSize int64, tree string, keep bool) error {
 	if err != nil {
 		return err
 	}
-	if !keep {
-		defer os.RemoveAll(work)
-	}
 	b := &bench{work: work, binary: filepath.Join(work, "s3drive")}
+	defer func() {
+		// A tool that failed may still be mounted inside work: detach it
+		// first, or removing work would walk into it.
+		for _, m := range b.mounts {
+			if mounted(m.dir) {
+				exec.Command("umount", "-l", m.dir).Run()
+				m.cmd.Process.Kill()
+			}
+		}
+		if !keep {
+			os.RemoveAll(work)
+		}
+	}()
 	if out, err := exec.Command("go", "build", "-o", b.binary, "./cmd/s3drive").CombinedOutput(); err != nil {
 		return fmt.Errorf("building s3drive (run from the repository root): %v\n%s", err, out)
 	}
@@ -128,11 +139,17 @@ func run(size, rssSize int64, tree string, keep bool) error {
 		}
 	}
 	for _, t := range tools {
-		if err := b.largeFile(t, src, size, raw); err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
+		err := b.largeFile(t, src, size, raw)
+		if err == nil {
+			err = b.trees(ctx, t, tree)
 		}
-		if err := b.trees(ctx, t, tree); err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
+		if err != nil {
+			// A peer's failure is a result too; s3drive's is not.
+			if t.name == s3drive.name {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "bench: %s failed: %v\n", t.name, err)
+			b.rows = append(b.rows, row{workload: "(remaining workloads)", tool: t.name, note: "failed: " + firstLine(err.Error())})
 		}
 	}
 	if rssSize > 0 {
@@ -179,10 +196,17 @@ func (b *bench) largeFile(t tool, src string, size int64, raw baseline) error {
 	if !t.durable {
 		note = "returns before the data is in S3: not comparable"
 	}
+	start := time.Now()
 	if err := b.measure(m, "write "+mb+", then fsync", raw.write, note, func() error {
 		return copyFile(src, m.path("big.bin"), true)
 	}); err != nil {
 		return err
+	}
+	if !t.durable {
+		if err := b.waitObjects(t.prefix()+"/big.bin", 1); err != nil {
+			return err
+		}
+		b.rows[len(b.rows)-1].note += fmt.Sprintf("; in S3 after %.2f s", time.Since(start).Seconds())
 	}
 	m.unmount()
 
@@ -225,10 +249,17 @@ func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := b.measure(m, fmt.Sprintf("cp -r %d files / %d dirs", files, dirs), 0, "", func() error {
 		return runQuiet("cp", "-r", tree, m.path("tree"))
 	}); err != nil {
 		return err
+	}
+	if !t.durable {
+		if err := b.waitObjects(t.prefix()+"/tree/", files); err != nil {
+			return err
+		}
+		b.rows[len(b.rows)-1].note += fmt.Sprintf("returns before the data is in S3; in S3 after %.2f s", time.Since(start).Seconds())
 	}
 	m.unmount()
 	if m, err = b.mount(t, cacheDir); err != nil {
@@ -279,6 +310,30 @@ func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 	}
 	m.unmount()
 	return nil
+}
+
+// waitObjects polls S3 (nothing else can tell) until at least n objects
+// exist under prefix: a tool that uploads after close has finished.
+func (b *bench) waitObjects(prefix string, n int) error {
+	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		count := 0
+		p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(context.Background())
+			if err != nil {
+				return err
+			}
+			for _, o := range page.Contents {
+				if !strings.HasSuffix(aws.ToString(o.Key), "/") {
+					count++
+				}
+			}
+		}
+		if count >= n {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: fewer than %d objects in S3 after 10 minutes", prefix, n)
 }
 
 // peakRSS writes and reads back a file of size through a fresh s3drive
@@ -435,6 +490,7 @@ func (b *bench) mount(t tool, cacheDir string) (*mount, error) {
 		return nil, err
 	}
 	m := &mount{tool: t, dir: dir, cmd: cmd, done: make(chan error, 1)}
+	b.mounts = append(b.mounts, m)
 	go func() { m.done <- cmd.Wait() }()
 	for deadline := time.Now().Add(time.Minute); !mounted(dir); time.Sleep(20 * time.Millisecond) {
 		select {
@@ -495,12 +551,19 @@ func (m *mount) peakRSS() int64 {
 	return 0
 }
 
-// unmount: s3drive flushes and leaves on SIGTERM; the others on umount.
+// unmount: s3drive flushes and leaves on SIGTERM; the others on umount
+// (retried while busy with uploads, then detached).
 func (m *mount) unmount() {
 	if m.tool.name == s3drive.name {
 		m.cmd.Process.Signal(unix.SIGTERM)
 	} else {
-		exec.Command("umount", m.dir).Run()
+		for i := 0; exec.Command("umount", m.dir).Run() != nil; i++ {
+			if i == 100 {
+				exec.Command("umount", "-l", m.dir).Run()
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // busy: nothing signals when it is not
+		}
 	}
 	select {
 	case <-m.done:
@@ -508,6 +571,11 @@ func (m *mount) unmount() {
 		m.cmd.Process.Kill()
 		<-m.done
 	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // runQuiet runs a program, returning its output with the error.
