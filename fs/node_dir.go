@@ -228,7 +228,8 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.Ent
 	return d.NewInode(ctx, &Dir{fsys: d.fsys}, d.fsys.stable(syscall.S_IFDIR)), 0
 }
 
-// Rmdir costs one LIST (is it empty?) and one DELETE of the marker.
+// Rmdir costs one LIST (is it empty?) and one DELETE of the marker, or
+// nothing but a share of a batch when the folder's fresh listing is empty.
 func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if d.fsys.opts.ReadOnly {
 		return syscall.EROFS
@@ -245,8 +246,20 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 			}
 		}
 	}
-	// Files removed just before (rm -rf) go in one batch first, so that
-	// the emptiness check sees S3 as it will be.
+	if l, fresh := d.fsys.cache.Listing(key); fresh && l.Len() == 0 {
+		// Listed within the TTL and emptied by this mount (rm -rf): no
+		// need to ask S3 again, and the marker joins the batch of its
+		// files' deletes.
+		if l.HasMarker() {
+			d.fsys.deletes.DeleteLater(key)
+		}
+		d.fsys.cache.Delete(key)
+		d.fsys.cache.DropTree(key)
+		d.fsys.removed(ctx, dirKey, name)
+		return 0
+	}
+	// Files removed just before go in one batch first, so that the
+	// emptiness check sees S3 as it will be.
 	if err := d.fsys.deletes.Flush(ctx); err != nil {
 		return toErrno(d.fsys.log, "rmdir", key, err)
 	}

@@ -2,6 +2,8 @@ package fs
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -196,10 +198,11 @@ func (f *FS) flushUnder(ctx context.Context, prefix string) {
 const renameNoReplace = 0x1
 
 // copyTree copies objects from under src to under dst, carrying their cached
-// metadata along. Folder markers go first, one at a time in key order
-// (parents first), and are written anew rather than copied: servers that
-// store folders as directories, such as versitygw, refuse CopyObject on
-// them. Files then go CopyConcurrency at a time. On
+// metadata along. Folder markers go first, a level of the tree at a time
+// (parents before children), and are written anew rather than copied:
+// servers that store folders as directories, such as versitygw, refuse
+// CopyObject on them. Files then go. Everything runs CopyConcurrency at a
+// time. On
 // failure the copies made so far are deleted, so a failed folder move
 // leaves the source as it was and no partial destination.
 func (f *FS) copyTree(ctx context.Context, objects []s3backend.ObjectInfo, src, dst string) error {
@@ -237,28 +240,39 @@ func (f *FS) copyTree(ctx context.Context, objects []s3backend.ObjectInfo, src, 
 		defer mu.Unlock()
 		return firstErr != nil
 	}
+	// Markers level by level (parents before children, a level at once),
+	// then every file.
+	levels := map[int][]s3backend.ObjectInfo{}
 	var files []s3backend.ObjectInfo
 	for _, o := range objects {
-		if !strings.HasSuffix(o.Key, "/") {
+		if strings.HasSuffix(o.Key, "/") {
+			depth := strings.Count(o.Key, "/")
+			levels[depth] = append(levels[depth], o)
+		} else {
 			files = append(files, o)
-		} else if copyOne(o) != nil {
-			break
 		}
 	}
-	var wg sync.WaitGroup
+	depths := slices.Sorted(maps.Keys(levels))
 	slots := make(chan struct{}, f.opts.CopyConcurrency)
-	for _, o := range files {
-		if failed() {
-			break
+	copyAll := func(batch []s3backend.ObjectInfo) {
+		var wg sync.WaitGroup
+		for _, o := range batch {
+			if failed() {
+				break
+			}
+			slots <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-slots; wg.Done() }()
+				copyOne(o)
+			}()
 		}
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			copyOne(o)
-		}()
+		wg.Wait()
 	}
-	wg.Wait()
+	for _, d := range depths {
+		copyAll(levels[d])
+	}
+	copyAll(files)
 	if firstErr == nil {
 		return nil
 	}

@@ -124,7 +124,14 @@ func TestCopyTreeThenListAfterRemount(t *testing.T) {
 	if got := len(listKeys(t, "moved/")); got != files+dirs {
 		t.Errorf("%d keys under moved/, want %d", got, files+dirs)
 	}
-	run(t, "rm", "-rf", m.path("moved"))
+	cost = m.requests(func() {
+		run(t, "rm", "-rf", m.path("moved"))
+		run(t, "sync", m.dir) // sends the last batch of deletes
+	})
+	// Files go in batches (rmdir sends its folder's), markers one by one.
+	if cost["DeleteObject"]+cost["DeleteObjects"] > int64(2*(dirs+1)) {
+		t.Errorf("rm -rf of %d files in %d folders cost %v: want ≤ 2 delete requests per folder", files, dirs, cost)
+	}
 	if left := listKeys(t, ""); len(left) != 0 {
 		t.Errorf("%d keys left after rm -rf, e.g. %v", len(left), left[0])
 	}
@@ -276,6 +283,7 @@ func TestRemoveTree(t *testing.T) {
 		t.Errorf("rmdir of a non-empty folder: %v, want ENOTEMPTY", err)
 	}
 	run(t, "rm", "-rf", m.path("tree"))
+	run(t, "sync", m.dir) // sends the batched deletes
 	if keys := listKeys(t, "tree"); len(keys) != 0 {
 		t.Errorf("keys left after rm -rf: %v", keys)
 	}

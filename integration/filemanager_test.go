@@ -221,6 +221,7 @@ for i in $(seq 300); do [ -z "$(ls -A "$2/expunged")" ] && break; sleep 0.1; don
 	if got := ours("emptied"); len(got) != 0 {
 		t.Errorf("after emptying the trash lists %q", got)
 	}
+	run(t, "sync", m.dir) // sends the batched deletes
 	for _, k := range listKeys(t, trash+"/") {
 		if !strings.HasSuffix(k, "/") {
 			t.Errorf("S3 still holds %s after the trash was emptied", k)
