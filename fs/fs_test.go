@@ -681,13 +681,15 @@ func TestDataCacheReadsOnce(t *testing.T) {
 		t.Errorf("re-read cost %d GETs, want 0", gets()-before)
 	}
 
-	// What this mount wrote is cached too (the staging file, linked).
-	if err := os.WriteFile(filepath.Join(dir, "new.txt"), []byte("fresh"), 0o644); err != nil {
+	// What this mount wrote is cached too (the staging file, linked),
+	// from adoptMin up.
+	written := data[:adoptMin]
+	if err := os.WriteFile(filepath.Join(dir, "new.bin"), written, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	before = gets()
-	if got, _ := os.ReadFile(filepath.Join(dir, "new.txt")); string(got) != "fresh" || gets() != before {
-		t.Errorf("reading back a written file: %q, %d GETs", got, gets()-before)
+	if got, _ := os.ReadFile(filepath.Join(dir, "new.bin")); !slices.Equal(got, written) || gets() != before {
+		t.Errorf("reading back a written file: %d bytes, %d GETs", len(got), gets()-before)
 	}
 	// Removing a file frees its cached copy.
 	size := dc.Size()

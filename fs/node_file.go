@@ -118,12 +118,18 @@ func (f *File) discard() bool {
 	return f.local
 }
 
+// adoptMin is the size from which a written file joins the data cache.
+// Smaller ones cost one GET if read back, but keeping them costs more: on
+// ext4 every staging file kept (linked into the cache) makes the next
+// one's creation slower (measured: cp -r of 1,168 small files 30% slower).
+const adoptMin = 1 << 20
+
 // retireStageLocked drops the staging file of a file whose content is in
 // S3, keeping it in the data cache (a hard link: no copy) so that reading
 // back what was just written costs no GET.
 func (f *File) retireStageLocked() {
 	if f.stage != nil && f.fsys.data != nil && !f.dirty && !f.local && f.meta.ETag != "" &&
-		f.stageSize == f.meta.Size {
+		f.stageSize == f.meta.Size && f.stageSize >= adoptMin {
 		if key, ok := f.key(); ok {
 			if err := f.fsys.data.Adopt(key, f.meta.ETag, f.stage.Name(), f.stageSize); err != nil {
 				f.fsys.log.Warn("could not keep an uploaded file in the data cache", "key", key, "err", err)
