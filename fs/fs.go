@@ -29,7 +29,7 @@ type Options struct {
 	Data *cache.Data
 	// Passthrough lets the kernel read files whole in Data straight from
 	// local disk (FUSE passthrough, Linux 6.9+, root). The kernel refuses
-	// to mix such opens with ordinary ones on one file, so while a file is
+	// to mix such opens with ordinary ones on one file: while a file is
 	// open this way, opening it for writing fails with ETXTBSY. Always on
 	// for read-only mounts, where nothing writes. See ProbePassthrough.
 	Passthrough bool

@@ -702,7 +702,7 @@ func TestDataCacheReadsOnce(t *testing.T) {
 // TestPassthroughReadsCachedFiles: with passthrough, a read-only open of a
 // cached file is served by the kernel from the cache file; the kernel
 // forbids ordinary opens beside it, so a writer gets ETXTBSY until the
-// reader closes (and then works normally).
+// reader closes, and then works at once.
 func TestPassthroughReadsCachedFiles(t *testing.T) {
 	mem := s3backend.NewMemory()
 	body := []byte(strings.Repeat("passthrough ", 100000))

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,8 +52,11 @@ type File struct {
 	streamOK bool
 	// fetch is the download into the data cache that reads share.
 	fetch *fetcher
-	// passthroughOpen counts handles the kernel reads directly.
-	passthroughOpen int
+	// liveNormal and livePassthrough count open descriptors of each kind
+	// the kernel still holds. They drop at a handle's first Flush — which
+	// close(2) sends before it returns — not at Release, which the kernel
+	// sends later, on its own time: the next open must see the close.
+	liveNormal, livePassthrough int
 }
 
 var (
@@ -212,9 +216,9 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if writable && f.fsys.opts.ReadOnly {
 		return nil, 0, syscall.EROFS
 	}
-	if writable && f.passthroughOpenCount() > 0 {
-		// The kernel would fail this open with EIO: all opens of a file
-		// open in passthrough mode must be passthrough too.
+	if writable && f.livePassthroughCount() > 0 {
+		// The kernel would fail this open with EIO: every open of a file
+		// open in passthrough mode must be a passthrough one too.
 		return nil, 0, syscall.ETXTBSY
 	}
 	if !writable {
@@ -240,8 +244,30 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 func (f *File) open(flags uint32) *handle {
 	f.mu.Lock()
 	f.handles++
+	f.liveNormal++
 	f.mu.Unlock()
 	return &handle{file: f}
+}
+
+func (f *File) livePassthroughCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.livePassthrough
+}
+
+// closed records the first Flush (or else the Release) of a handle.
+func (h *handle) closed() {
+	if h.closing.Swap(true) {
+		return
+	}
+	f := h.file
+	f.mu.Lock()
+	if h.passthrough {
+		f.livePassthrough--
+	} else {
+		f.liveNormal--
+	}
+	f.mu.Unlock()
 }
 
 // openCached opens a clean file whose content is whole in the data cache
@@ -263,19 +289,15 @@ func (f *File) openCached() (fs.FileHandle, bool) {
 	}
 	f.handles++
 	h := &handle{file: f, cached: cached, cachedETag: f.meta.ETag}
-	// Passthrough only where every open of the file is one: the kernel
-	// refuses to mix modes.
-	if !f.fsys.passthrough.Load() || f.handles-1 != f.passthroughOpen {
+	// Passthrough only where no ordinary open is live: the kernel refuses
+	// to mix modes.
+	if !f.fsys.passthrough.Load() || f.liveNormal > 0 {
+		f.liveNormal++
 		return h, true
 	}
-	f.passthroughOpen++
+	f.livePassthrough++
+	h.passthrough = true
 	return &passthroughHandle{h}, true
-}
-
-func (f *File) passthroughOpenCount() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.passthroughOpen
 }
 
 // fetcherFor returns the inode's download of m's version (starting it),
@@ -571,6 +593,9 @@ type handle struct {
 	fetch      *fetcher // the download this handle reads through
 	lastEnd    int64    // where the previous read ended
 	ahead      int      // chunks to fetch ahead: grows while reads are sequential
+
+	passthrough bool        // the kernel reads this one directly
+	closing     atomic.Bool // the first Flush came: the descriptor is closing
 }
 
 // passthroughHandle reads a file whole in the data cache. Only read-only
@@ -582,12 +607,10 @@ var _ = (fs.FilePassthroughFder)((*passthroughHandle)(nil))
 
 func (p *passthroughHandle) PassthroughFd() (int, bool) { return int(p.cached.Fd()), true }
 
-func (p *passthroughHandle) Release(ctx context.Context) syscall.Errno {
-	f := p.file
-	f.mu.Lock()
-	f.passthroughOpen--
-	f.mu.Unlock()
-	return p.handle.Release(ctx)
+// Flush has nothing to upload: the file was opened read-only.
+func (p *passthroughHandle) Flush(ctx context.Context) syscall.Errno {
+	p.closed()
+	return 0
 }
 
 var (
@@ -771,12 +794,16 @@ func sameStored(start, now cache.Meta, mtimeSet bool) bool {
 
 // Flush runs at every close(2) of a descriptor (more than once per handle
 // after dup): the only place an upload error still reaches the program.
-func (h *handle) Flush(ctx context.Context) syscall.Errno { return h.file.flush(ctx) }
+func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	h.closed()
+	return h.file.flush(ctx)
+}
 
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return h.file.sync(ctx) }
 
 // Release's result is ignored by the kernel; errors were reported by Flush.
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.closed()
 	h.mu.Lock()
 	h.dropReadersLocked()
 	h.mu.Unlock()

@@ -797,6 +797,12 @@ func TestDataCacheSurvivesRemount(t *testing.T) {
 		t.Errorf("opening for writing beside a passthrough reader: %v, want ETXTBSY", err)
 	}
 	r.Close()
+	// Once the reader is closed, writing works at once.
+	w, err := os.OpenFile(m.path("scan.tiff"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatalf("writable open after the passthrough reader closed: %v", err)
+	}
+	w.Close()
 
 	// Another client changes the object: the new ETag misses the cache.
 	putObject(t, "scan.tiff", "replaced", nil)

@@ -192,6 +192,9 @@ for i in $(seq 300); do [ -z "$(ls -A "$2/expunged")" ] && break; sleep 0.1; don
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "dbus-run-session", "--", "sh", "-c", script, "sh", work, m.path(trash))
+	// gvfs daemons outlive the session and hold its output pipe: do not
+	// wait for them once the session has ended or been killed.
+	cmd.WaitDelay = 5 * time.Second
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gio trash --list/--restore/--empty under dbus-run-session: %v\n%s", err, b)
 	}
