@@ -165,16 +165,6 @@ func (f *FS) scanning(l *cache.Listing, dirKey, key string) {
 	f.prefetch(keys)
 }
 
-// objectMeta returns the metadata of an object a listing showed: from the
-// cache when it still matches, else from a HEAD (shared with any prefetch
-// already under way for it).
-func (f *FS) objectMeta(ctx context.Context, key string, o cache.Observed) (cache.Meta, error) {
-	if m, ok := f.cache.Match(key, o); ok {
-		return m, nil
-	}
-	return f.headOnce(ctx, key)
-}
-
 // headCall is one HEAD in flight; everyone who needs the same key waits
 // for it instead of sending another.
 type headCall struct {

@@ -785,11 +785,10 @@ func (f *File) abandonStreamLocked() {
 // shows those of now. A modification time that only the writes set is not
 // stored by a streamed upload: S3's LastModified stands for it.
 func sameStored(start, now cache.Meta, mtimeSet bool) bool {
-	if mtimeSet && !start.Mtime.Equal(now.Mtime) {
-		return false
+	if !mtimeSet {
+		now.Mtime = start.Mtime
 	}
-	return start.Mode == now.Mode && start.UID == now.UID && start.GID == now.GID &&
-		start.HasUID == now.HasUID && start.HasGID == now.HasGID && maps.Equal(start.Extra, now.Extra)
+	return sameAttrs(start, now) && maps.Equal(start.Extra, now.Extra)
 }
 
 // Flush runs at every close(2) of a descriptor (more than once per handle

@@ -210,7 +210,7 @@ func (b *bench) largeFile(t tool, src string, size int64, raw baseline) error {
 	}
 	start := time.Now()
 	if err := b.measure(m, "write "+mb+", then fsync", raw.write, note, func() error {
-		return copyFile(src, m.path("big.bin"), true)
+		return copyFile(src, m.path("big.bin"))
 	}); err != nil {
 		return err
 	}
@@ -617,7 +617,7 @@ func writeRandom(path string, size int64) error {
 }
 
 // copyFile copies src to dst in 1 MiB writes, with an fsync before close.
-func copyFile(src, dst string, fsync bool) error {
+func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -631,11 +631,9 @@ func copyFile(src, dst string, fsync bool) error {
 		out.Close()
 		return err
 	}
-	if fsync {
-		if err := out.Sync(); err != nil {
-			out.Close()
-			return err
-		}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
 	}
 	return out.Close()
 }
