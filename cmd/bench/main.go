@@ -10,6 +10,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,11 +47,12 @@ const (
 func main() {
 	sizeMiB := flag.Int("size", 1024, "size in MiB of the large-file workloads")
 	rssMiB := flag.Int("rss-size", 4096, "size in MiB of the file written and read to measure peak RSS (0 skips)")
-	tree := flag.String("tree", filepath.Join(runtime.GOROOT(), "src", "crypto"), "folder copied by the tree workloads")
+	tree := flag.String("tree", filepath.Join(runtime.GOROOT(), "src", "crypto"), "folder copied by the tree workloads (empty skips them)")
+	runs := flag.Int("runs", 3, "runs of the large-file workloads and their raw baselines; the median is reported")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	only := flag.String("tools", "s3drive,s3fs,rclone", "tools to run, comma-separated (peers only when installed)")
 	flag.Parse()
-	if err := run(int64(*sizeMiB)*mib, int64(*rssMiB)*mib, *tree, *keep, strings.Split(*only, ",")); err != nil {
+	if err := run(int64(*sizeMiB)*mib, int64(*rssMiB)*mib, max(*runs, 1), *tree, *keep, strings.Split(*only, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -84,7 +86,7 @@ type tool struct {
 	durable bool
 }
 
-func run(size, rssSize int64, tree string, keep bool, only []string) error {
+func run(size, rssSize int64, runs int, tree string, keep bool, only []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("run as root: the benchmark mounts FUSE filesystems")
 	}
@@ -128,17 +130,19 @@ func run(size, rssSize int64, tree string, keep bool, only []string) error {
 	if err := writeRandom(src, size); err != nil {
 		return err
 	}
-	raw, err := b.rawBaseline(ctx, src, size)
+	raw, err := b.rawBaseline(ctx, src, size, runs)
 	if err != nil {
 		return err
 	}
-	// What a durable cp -r cannot beat: cp closes each file before the
-	// next, and each close waits for its PUT.
-	seqPut, err := timed(func() error { return rawSequentialPuts(ctx, b.client, tree, "raw-tree/") })
-	if err != nil {
-		return err
+	if tree != "" {
+		// What a durable cp -r cannot beat: cp closes each file before the
+		// next, and each close waits for its PUT.
+		seqPut, err := timed([]string{tree}, func() error { return rawSequentialPuts(ctx, b.client, tree, "raw-tree/") })
+		if err != nil {
+			return err
+		}
+		b.rows = append(b.rows, row{workload: "PutObject of each file of the tree, one after another", tool: "raw SDK", seconds: seqPut})
 	}
-	b.rows = append(b.rows, row{workload: "PutObject of each file of the tree, one after another", tool: "raw SDK", seconds: seqPut})
 	tools := []tool{s3drive}
 	for _, t := range peers {
 		if !slices.Contains(only, t.name) {
@@ -151,8 +155,8 @@ func run(size, rssSize int64, tree string, keep bool, only []string) error {
 		}
 	}
 	for _, t := range tools {
-		err := b.largeFile(t, src, size, raw)
-		if err == nil {
+		err := b.repeat(runs, func(run int) error { return b.largeFile(t, src, size, raw, run) })
+		if err == nil && tree != "" {
 			err = b.trees(ctx, t, tree)
 		}
 		if err != nil {
@@ -176,30 +180,70 @@ func run(size, rssSize int64, tree string, keep bool, only []string) error {
 // baseline is the raw SDK's times on the large file.
 type baseline struct{ write, read float64 }
 
-func (b *bench) rawBaseline(ctx context.Context, src string, size int64) (baseline, error) {
-	write, err := timed(func() error { return rawMultipartUpload(ctx, b.client, "raw/big.bin", src, size) })
-	if err != nil {
-		return baseline{}, fmt.Errorf("raw upload: %w", err)
+func (b *bench) rawBaseline(ctx context.Context, src string, size int64, runs int) (baseline, error) {
+	object := b.objectPath("raw/big.bin")
+	step := func(workload string, warm string, fn func() error) error {
+		secs, err := timed([]string{warm}, fn)
+		if err != nil {
+			return fmt.Errorf("raw %s: %w", workload, err)
+		}
+		b.rows = append(b.rows, row{workload: workload, tool: "raw SDK", seconds: secs})
+		return nil
 	}
-	plain, err := timed(func() error { return rawGet(ctx, b.client, "raw/big.bin") })
+	err := b.repeat(runs, func(int) error {
+		if err := step("multipart upload (16 MiB parts, 8 in flight)", src, func() error {
+			return rawMultipartUpload(ctx, b.client, "raw/big.bin", src, size)
+		}); err != nil {
+			return err
+		}
+		if err := step("GetObject", object, func() error { return rawGet(ctx, b.client, "raw/big.bin") }); err != nil {
+			return err
+		}
+		return step("ranged GETs (16 MiB, 8 in flight)", object, func() error { return rawRangedGet(ctx, b.client, "raw/big.bin", size) })
+	})
 	if err != nil {
-		return baseline{}, fmt.Errorf("raw get: %w", err)
+		return baseline{}, err
 	}
-	ranged, err := timed(func() error { return rawRangedGet(ctx, b.client, "raw/big.bin", size) })
-	if err != nil {
-		return baseline{}, fmt.Errorf("raw ranged get: %w", err)
-	}
-	b.rows = append(b.rows,
-		row{workload: "multipart upload (16 MiB parts, 8 in flight)", tool: "raw SDK", seconds: write},
-		row{workload: "GetObject", tool: "raw SDK", seconds: plain},
-		row{workload: "ranged GETs (16 MiB, 8 in flight)", tool: "raw SDK", seconds: ranged})
-	return baseline{write: write, read: min(plain, ranged)}, nil
+	n := len(b.rows)
+	return baseline{write: b.rows[n-3].seconds, read: min(b.rows[n-2].seconds, b.rows[n-1].seconds)}, nil
 }
 
-// largeFile: write then fsync, cold read, re-read after a remount.
-func (b *bench) largeFile(t tool, src string, size int64, raw baseline) error {
+// repeat runs fn runs times and keeps, of the rows each run added, the
+// median run's row per workload: this machine's disk makes single timings
+// vary severalfold.
+func (b *bench) repeat(runs int, fn func(run int) error) error {
+	start := len(b.rows)
+	for run := range runs {
+		if err := fn(run); err != nil {
+			return err
+		}
+	}
+	byWorkload := map[string][]row{}
+	var order []string
+	for _, r := range b.rows[start:] {
+		if byWorkload[r.workload] == nil {
+			order = append(order, r.workload)
+		}
+		byWorkload[r.workload] = append(byWorkload[r.workload], r)
+	}
+	b.rows = b.rows[:start]
+	for _, w := range order {
+		rs := byWorkload[w]
+		slices.SortFunc(rs, func(x, y row) int { return cmp.Compare(x.seconds, y.seconds) })
+		median := rs[len(rs)/2]
+		if len(rs) > 1 {
+			median.note = strings.TrimPrefix(fmt.Sprintf("%s; median of %d (%.2f–%.2f s)", median.note, len(rs), rs[0].seconds, rs[len(rs)-1].seconds), "; ")
+		}
+		b.rows = append(b.rows, median)
+	}
+	return nil
+}
+
+// largeFile: write then fsync, cold read, re-read after a remount; each
+// run with its own, empty caches.
+func (b *bench) largeFile(t tool, src string, size int64, raw baseline, run int) error {
 	mb := fmt.Sprintf("%d MiB", size/mib)
-	cacheDir := filepath.Join(b.work, t.name+"-cache-large")
+	cacheDir := filepath.Join(b.work, fmt.Sprintf("%s-cache-large-%d", t.name, run))
 	m, err := b.mount(t, cacheDir)
 	if err != nil {
 		return err
@@ -209,7 +253,7 @@ func (b *bench) largeFile(t tool, src string, size int64, raw baseline) error {
 		note = "returns before the data is in S3: not comparable"
 	}
 	start := time.Now()
-	if err := b.measure(m, "write "+mb+", then fsync", raw.write, note, func() error {
+	if err := b.measure(m, "write "+mb+", then fsync", raw.write, note, []string{src}, func() error {
 		return copyFile(src, m.path("big.bin"))
 	}); err != nil {
 		return err
@@ -223,11 +267,12 @@ func (b *bench) largeFile(t tool, src string, size int64, raw baseline) error {
 	m.unmount()
 
 	// A new cache: nothing of the file is local.
-	cold := filepath.Join(b.work, t.name+"-cache-cold")
+	cold := filepath.Join(b.work, fmt.Sprintf("%s-cache-cold-%d", t.name, run))
 	if m, err = b.mount(t, cold); err != nil {
 		return err
 	}
-	if err := b.measure(m, "read "+mb+", cold", raw.read, "", func() error { return readFile(m.path("big.bin")) }); err != nil {
+	if err := b.measure(m, "read "+mb+", cold", raw.read, "", []string{b.objectPath(t.prefix() + "/big.bin")},
+		func() error { return readFile(m.path("big.bin")) }); err != nil {
 		return err
 	}
 	m.unmount()
@@ -237,11 +282,11 @@ func (b *bench) largeFile(t tool, src string, size int64, raw baseline) error {
 	if m, err = b.mount(t, cold); err != nil {
 		return err
 	}
-	local, err := timed(func() error { return readFile(src) })
+	local, err := timed(nil, func() error { return readFile(src) })
 	if err != nil {
 		return err
 	}
-	if err := b.measure(m, "re-read "+mb+" after a remount", local, "raw = the local file (page cache)",
+	if err := b.measure(m, "re-read "+mb+" after a remount", local, "raw = reading the local file", nil,
 		func() error { return readFile(m.path("big.bin")) }); err != nil {
 		return err
 	}
@@ -262,7 +307,7 @@ func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 		return err
 	}
 	start := time.Now()
-	if err := b.measure(m, fmt.Sprintf("cp -r %d files / %d dirs", files, dirs), 0, "", func() error {
+	if err := b.measure(m, fmt.Sprintf("cp -r %d files / %d dirs", files, dirs), 0, "", []string{tree}, func() error {
 		return runQuiet("cp", "-r", tree, m.path("tree"))
 	}); err != nil {
 		return err
@@ -277,7 +322,7 @@ func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 	if m, err = b.mount(t, cacheDir); err != nil {
 		return err
 	}
-	if err := b.measure(m, "ls -lR after a remount", 0, "", func() error {
+	if err := b.measure(m, "ls -lR after a remount", 0, "", nil, func() error {
 		return runQuiet("ls", "-lR", m.path("tree"))
 	}); err != nil {
 		return err
@@ -291,7 +336,7 @@ func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 	if err != nil {
 		return err
 	}
-	if err := b.measure(other, "ls -lR of a tree another client wrote", 0, "first sight", func() error {
+	if err := b.measure(other, "ls -lR of a tree another client wrote", 0, "first sight", nil, func() error {
 		return runQuiet("ls", "-lR", other.path("foreign"))
 	}); err != nil {
 		return err
@@ -299,23 +344,23 @@ func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 	other.unmount()
 
 	if _, err := exec.LookPath("rsync"); err == nil {
-		if err := b.measure(m, "rsync -a (initial)", 0, "", func() error {
+		if err := b.measure(m, "rsync -a (initial)", 0, "", []string{tree}, func() error {
 			return runQuiet("rsync", "-a", tree+"/", m.path("rsync")+"/")
 		}); err != nil {
 			return err
 		}
-		if err := b.measure(m, "rsync -a (again, unchanged)", 0, "", func() error {
+		if err := b.measure(m, "rsync -a (again, unchanged)", 0, "", []string{tree}, func() error {
 			return runQuiet("rsync", "-a", tree+"/", m.path("rsync")+"/")
 		}); err != nil {
 			return err
 		}
 	}
-	if err := b.measure(m, "mv of the tree", 0, "", func() error {
+	if err := b.measure(m, "mv of the tree", 0, "", nil, func() error {
 		return runQuiet("mv", m.path("tree"), m.path("moved"))
 	}); err != nil {
 		return err
 	}
-	if err := b.measure(m, "rm -rf of the tree", 0, "", func() error {
+	if err := b.measure(m, "rm -rf of the tree", 0, "", nil, func() error {
 		return runQuiet("rm", "-rf", m.path("moved"))
 	}); err != nil {
 		return err
@@ -357,7 +402,7 @@ func (b *bench) peakRSS(size int64) error {
 	}
 	defer m.unmount()
 	label := fmt.Sprintf("write + read %d MiB (peak RSS)", size/mib)
-	return b.measure(m, label, 0, "", func() error {
+	return b.measure(m, label, 0, "", nil, func() error {
 		f, err := os.Create(m.path("rss.bin"))
 		if err != nil {
 			return err
@@ -379,12 +424,12 @@ func (b *bench) peakRSS(size int64) error {
 
 // measure runs fn on m and records its time and, for s3drive, the S3
 // requests it cost.
-func (b *bench) measure(m *mount, workload string, raw float64, note string, fn func() error) error {
+func (b *bench) measure(m *mount, workload string, raw float64, note string, warm []string, fn func() error) error {
 	before, err := m.counters()
 	if err != nil {
 		return err
 	}
-	secs, err := timed(fn)
+	secs, err := timed(warm, fn)
 	if err != nil {
 		return fmt.Errorf("%s: %w", workload, err)
 	}
@@ -534,6 +579,11 @@ func mounted(dir string) bool {
 
 func (m *mount) path(p string) string { return filepath.Join(m.dir, p) }
 
+// objectPath is where versitygw's posix backend keeps key's bytes.
+func (b *bench) objectPath(key string) string {
+	return filepath.Join(b.work, "s3", "data", bucket, filepath.FromSlash(key))
+}
+
 // counters reads s3drive's request counters; other tools have none (nil).
 func (m *mount) counters() (map[string]int64, error) {
 	if m.tool.name != s3drive.name {
@@ -598,7 +648,27 @@ func runQuiet(name string, args ...string) error {
 	return nil
 }
 
-func timed(fn func() error) (float64, error) {
+// timed runs fn from the same state every time: dirty pages written back
+// (no step pays for the disk writes of the one before it), the page cache
+// emptied (a full one makes every new page cost a reclaim, which made
+// single timings vary severalfold), and then the files or trees in warm
+// read into it (the source a step copies, the object a server sends).
+func timed(warm []string, fn func() error) (float64, error) {
+	unix.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil {
+		return 0, fmt.Errorf("emptying the page cache: %w", err)
+	}
+	for _, root := range warm {
+		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				err = readFile(p)
+			}
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
 	start := time.Now()
 	err := fn()
 	return time.Since(start).Seconds(), err
