@@ -14,8 +14,10 @@ import (
 
 const (
 	// deleteDelay is how long a queued delete waits for others to join
-	// its batch.
-	deleteDelay = 50 * time.Millisecond
+	// its batch. Other clients see this mount's changes up to the metadata
+	// TTL (1 s by default) late anyway; at 50 ms an rsync run sent a batch
+	// every 10 files.
+	deleteDelay = time.Second
 	// deleteBatch is DeleteObjects' limit.
 	deleteBatch = 1000
 	// deleteRetry spaces retries of a batch that failed.
@@ -88,7 +90,11 @@ func (d *deferredDeletes) Flush(ctx context.Context) error {
 		for k := range d.pending {
 			keys = append(keys, k)
 		}
+		// Children before their parents ("a/b" sorts after "a/"): servers
+		// that keep folders as directories, such as versitygw, refuse to
+		// delete a marker whose folder still holds something.
 		slices.Sort(keys)
+		slices.Reverse(keys)
 		done := make(chan struct{})
 		d.sending = done
 		d.mu.Unlock()

@@ -209,10 +209,14 @@ func TestRenameBeforeCloseUploadsOnce(t *testing.T) {
 	}
 }
 
-// settle sends the deletes the mount has queued (unlink and rename send
-// theirs in batches, within deleteDelay).
+// settle sends what the mount has queued: folder markers (written
+// MetaDelay after the folder's last change) and deletes (unlink and rename
+// send theirs in batches, within deleteDelay).
 func settle(t *testing.T, fsys *FS) {
 	t.Helper()
+	if errno := fsys.flushMarkers(t.Context(), ""); errno != 0 {
+		t.Fatal(errno)
+	}
 	if err := fsys.deletes.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -768,9 +772,9 @@ func TestRemovalsAreBatched(t *testing.T) {
 		}
 		settle(t, fsys)
 	})
-	// The emptied implicit folder gets its marker (as any emptied folder
-	// does), which then goes with the files: one DeleteObjects in all.
-	if cost[s3backend.OpDeleteBatch] != 1 || cost[s3backend.OpDelete] != 0 || cost[s3backend.OpList] != 1 {
+	// The emptied implicit folder would get its marker (as any emptied
+	// folder does), but rmdir comes before it is written: no PUT at all.
+	if cost[s3backend.OpDeleteBatch] != 1 || cost[s3backend.OpDelete] != 0 || cost[s3backend.OpList] != 1 || cost[s3backend.OpPut] != 0 {
 		t.Errorf("rm -r of 50 files: %v, want the readdir's LIST and one DeleteObjects", cost)
 	}
 	if keys := mem.Keys(); !slices.Equal(keys, []string{"keep/me"}) {
@@ -799,4 +803,76 @@ func TestRemovalsAreBatched(t *testing.T) {
 	if b, _ := io.ReadAll(rc); string(b) != "v2" {
 		t.Errorf("recreated file holds %q", b)
 	}
+}
+
+// TestFolderAttributesAreWrittenOnce is rsync -a's pattern for a folder:
+// mkdir, chmod, files inside, utimes. The marker is written once, with the
+// final attributes; a folder made and removed in between costs nothing.
+func TestFolderAttributesAreWrittenOnce(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	sub := filepath.Join(dir, "docs")
+	mtime := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	cost := requestsDuring(mem, func() {
+		if err := os.Mkdir(sub, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(sub, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(filepath.Join(sub, "scratch"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filepath.Join(sub, "scratch")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(sub, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if total := cost[s3backend.OpPut] + cost[s3backend.OpDelete] + cost[s3backend.OpDeleteBatch]; total != 0 {
+		t.Errorf("mkdir, chmod, utimes before MetaDelay sent %v, want nothing yet", cost)
+	}
+	info, err := os.Stat(sub)
+	if err != nil || info.Mode() != os.ModeDir|0o750 || !info.ModTime().Equal(mtime) {
+		t.Fatalf("pending folder shows %v %v (%v), want drwxr-x--- at %v", info.Mode(), info.ModTime(), err, mtime)
+	}
+	if got := names(t, dir); !slices.Equal(got, []string{"docs/"}) {
+		t.Errorf("listing with a pending folder: %v", got)
+	}
+
+	// fsync of a folder writes what is pending: one PUT, final attributes.
+	cost = requestsDuring(mem, func() {
+		d, err := os.Open(sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if err := d.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if cost[s3backend.OpPut] != 1 {
+		t.Errorf("fsync of the folder: %v, want one PUT", cost)
+	}
+	head, err := mem.Head(t.Context(), "docs/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := decodeMeta(head); m.Mode != syscall.S_IFDIR|0o750 || !m.Mtime.Equal(mtime) {
+		t.Errorf("marker holds mode %o mtime %v, want %o %v", m.Mode, m.Mtime, syscall.S_IFDIR|0o750, mtime)
+	}
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"docs/"}) {
+		t.Errorf("keys: %v, want only the marker (the scratch folder never reached S3)", keys)
+	}
+
+	// Left alone, a pending marker is written after MetaDelay.
+	if err := os.Chmod(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the chmod to reach the marker", func() bool {
+		head, err := mem.Head(t.Context(), "docs/")
+		return err == nil && decodeMeta(head).Mode == syscall.S_IFDIR|0o700
+	})
+	settle(t, fsys)
 }

@@ -44,6 +44,10 @@ func kindOf(m cache.Meta) kind {
 //     as mountpoint-s3 does; the directory wins if both exist.
 func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error) {
 	key := childKey(dirKey, name)
+	if m, ok := f.pendingMarker(key + "/"); ok {
+		// Made here and not in S3 yet (nor, perhaps, in a listing).
+		return resolved{kind: kindDir, meta: m}, nil
+	}
 	l, fresh := f.cache.Listing(dirKey)
 	if fresh {
 		return f.fromListing(ctx, l, dirKey, name)

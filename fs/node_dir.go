@@ -131,18 +131,33 @@ func (d *Dir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 			out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
 		}
 	}
+	for _, name := range d.fsys.pendingIn(dirKey) {
+		if !listed[name] {
+			out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
+		}
+	}
 	return fs.NewListDirStream(out), 0
 }
 
 func (d *Dir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	dirKey, _ := d.key()
-	m, _ := d.fsys.cache.Known(dirKey)
-	d.fsys.attrFor(m, syscall.S_IFDIR, &out.Attr)
+	d.fsys.attrFor(d.fsys.dirMeta(dirKey), syscall.S_IFDIR, &out.Attr)
 	return 0
 }
 
-// Setattr on a directory rewrites its marker with the new attributes (one
-// PUT; an implicit directory gains a marker).
+// dirMeta is what is known of a folder's attributes: those not yet written
+// to its marker, else the cached ones.
+func (f *FS) dirMeta(dirKey string) cache.Meta {
+	if m, ok := f.pendingMarker(dirKey); ok {
+		return m
+	}
+	m, _ := f.cache.Known(dirKey)
+	return m
+}
+
+// Setattr on a directory shows the new attributes at once and stores them
+// in its marker later (one PUT for any number of changes in a row; an
+// implicit directory gains a marker).
 func (d *Dir) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if d.fsys.opts.ReadOnly {
 		return syscall.EROFS
@@ -152,11 +167,8 @@ func (d *Dir) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn,
 		// The root has no object to carry attributes.
 		return d.Getattr(ctx, fh, out)
 	}
-	m, _ := d.fsys.cache.Known(dirKey)
-	m = applySetattr(m, in, syscall.S_IFDIR)
-	if errno := d.fsys.writeMarker(ctx, dirKey, m); errno != 0 {
-		return errno
-	}
+	m := applySetattr(d.fsys.dirMeta(dirKey), in, syscall.S_IFDIR)
+	d.fsys.markLater(dirKey, m)
 	d.fsys.attrFor(m, syscall.S_IFDIR, &out.Attr)
 	return 0
 }
@@ -172,6 +184,13 @@ func (f *FS) writeMarker(ctx context.Context, dirKey string, m cache.Meta) sysca
 	f.cache.Put(dirKey, m)
 	if l, _ := f.cache.Listing(dirKey); l != nil {
 		l.SetMarker(true)
+	}
+	// A listing of the parent taken before the marker existed would hide
+	// the folder now that it is no longer pending.
+	if parent, name := splitKey(strings.TrimSuffix(dirKey, "/")); name != "" {
+		if l, _ := f.cache.Listing(parent); l != nil {
+			l.Set(cache.Entry{Name: name, Dir: true})
+		}
 	}
 	return 0
 }
@@ -216,11 +235,10 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.Ent
 		return nil, errno
 	}
 	m := cache.Meta{Mode: syscall.S_IFDIR | mode&0o7777, Mtime: time.Now()}
-	if errno := d.fsys.writeMarker(ctx, key+"/", m); errno != 0 {
-		return nil, errno
-	}
+	d.fsys.markLater(key+"/", m)
 	d.fsys.cache.ClearNegative(key)
-	d.fsys.cache.PutListing(key+"/", cache.NewListing(nil, true, d.fsys.cache.Now()))
+	// Known empty, and without a marker until markLater writes it.
+	d.fsys.cache.PutListing(key+"/", cache.NewListing(nil, false, d.fsys.cache.Now()))
 	if l, _ := d.fsys.cache.Listing(dirKey); l != nil {
 		l.Set(cache.Entry{Name: name, Dir: true})
 	}
@@ -246,6 +264,10 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 			}
 		}
 	}
+	if len(d.fsys.pendingIn(key)) > 0 {
+		return syscall.ENOTEMPTY // a subfolder only this mount knows yet
+	}
+	d.fsys.cancelMarker(key)
 	if l, fresh := d.fsys.cache.Listing(key); fresh && l.Len() == 0 {
 		// Listed within the TTL and emptied by this mount (rm -rf): no
 		// need to ask S3 again, and the marker joins the batch of its
@@ -296,11 +318,13 @@ func (f *FS) removed(ctx context.Context, dirKey, name string) {
 		return
 	}
 	if left := l.Remove(name); left == 0 && dirKey != "" && !l.HasMarker() {
-		m, _ := f.cache.Known(dirKey)
+		m := f.dirMeta(dirKey)
 		if m.Mtime.IsZero() {
 			m.Mtime = time.Now()
 		}
-		f.writeMarker(ctx, dirKey, m)
+		// Later, like any folder attribute: rm -rf removes the folder
+		// right after, and then it costs nothing.
+		f.markLater(dirKey, m)
 	}
 }
 
@@ -395,8 +419,12 @@ func (d *Dir) Link(ctx context.Context, target fs.InodeEmbedder, name string, ou
 }
 
 // Fsync of a folder makes its entries durable, as fsync(2) of a directory
-// does on a local disk: removals still queued for their batch go now.
+// does on a local disk: folder markers still waiting and removals still
+// queued for their batch go now.
 func (d *Dir) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
+	if errno := d.fsys.flushMarkers(ctx, ""); errno != 0 {
+		return errno
+	}
 	if err := d.fsys.deletes.Flush(ctx); err != nil {
 		return toErrno(d.fsys.log, "fsync", "", err)
 	}

@@ -136,6 +136,14 @@ func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta
 // renameDir moves every key under src to dst.
 func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
 	f.flushUnder(ctx, src)
+	if errno := f.flushMarkers(ctx, src); errno != 0 {
+		return errno
+	}
+	if len(f.pendingIn(dst)) > 0 {
+		return syscall.ENOTEMPTY
+	}
+	// An empty folder being replaced: its marker will be the source's.
+	f.cancelMarker(dst)
 	if err := f.deletes.Flush(ctx); err != nil {
 		return toErrno(f.log, "rename", src, err)
 	}

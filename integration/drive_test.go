@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/s3drive/s3drive/integration/s3server"
+	"golang.org/x/sys/unix"
 )
 
 // goCryptoTree is the real tree the copy tests use: Go's own src/crypto
@@ -64,7 +65,10 @@ func TestCopyTreeThenListAfterRemount(t *testing.T) {
 	cacheDir := t.TempDir()
 
 	m := startMount(t, cacheDir)
-	cost := m.requests(func() { run(t, "cp", "-r", src, m.path("crypto")) })
+	cost := m.requests(func() {
+		run(t, "cp", "-r", src, m.path("crypto"))
+		run(t, "sync", m.path("crypto")) // folder markers wait MetaDelay, or a sync
+	})
 	run(t, "diff", "-r", src, m.path("crypto"))
 	if got := strings.Count(run(t, "find", m.path("crypto"), "-type", "f"), "\n"); got != files {
 		t.Errorf("find lists %d files, want %d", got, files)
@@ -764,6 +768,16 @@ func TestDataCacheSurvivesRemount(t *testing.T) {
 	putObject(t, "scan.tiff", body, nil)
 	cacheDir := t.TempDir()
 	m := startMount(t, cacheDir, "--passthrough")
+	// The kernel's read-ahead for the mount, raised from 128 KiB so that a
+	// sequential reader's data comes in 1 MiB requests.
+	var st syscall.Stat_t
+	if err := syscall.Stat(m.dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	ra, err := os.ReadFile(fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	if err != nil || strings.TrimSpace(string(ra)) != "16384" {
+		t.Errorf("mount's read-ahead: %q (%v), want 16384 KiB", ra, err)
+	}
 	cold := m.requests(func() {
 		if got, err := os.ReadFile(m.path("scan.tiff")); err != nil || string(got) != body {
 			t.Fatalf("cold read: %v", err)

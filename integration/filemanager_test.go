@@ -44,6 +44,7 @@ func TestGioFileOperations(t *testing.T) {
 		t.Errorf("gio copy of one file: S3 holds %q", got)
 	}
 	gio(t, "mkdir", m.path("scans"))
+	run(t, "sync", m.path("scans")) // a new folder's marker waits MetaDelay, or a sync
 	if h := head(t, "scans/"); h.Metadata["mode"] == "" {
 		t.Errorf("gio mkdir: marker metadata %v", h.Metadata)
 	}

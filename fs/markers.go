@@ -1,0 +1,181 @@
+package fs
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/s3drive/s3drive/cache"
+)
+
+// markerRetry spaces retries of a marker write that failed.
+const markerRetry = 5 * time.Second
+
+// pendingMarkers holds the folders whose marker (the "dir/" object that
+// carries a folder's mode, owner and times) is still to be written: made by
+// mkdir, given attributes by chmod, chown or utimes, or emptied while they
+// existed only implicitly. The write waits until MetaDelay has passed since
+// the folder's last change, so that rsync -a's mkdir, chmod and utimes of a
+// folder cost one PUT instead of three, and a folder removed before then
+// (rm -rf of a folder whose last file it just removed, a scratch folder)
+// costs none. Until then the folder exists for this mount only: lookups,
+// listings and stat see it here. fsync of a folder, a folder rename and
+// unmount write the pending markers first.
+type pendingMarkers struct {
+	mu      sync.Mutex
+	pending map[string]*pendingMarker // by marker key, "a/b/"
+}
+
+type pendingMarker struct {
+	meta    cache.Meta
+	version int // counts changes, so a write can tell it was overtaken
+	timer   *time.Timer
+	writing chan struct{} // while a PUT of it is on its way; closed after
+}
+
+// markLater records m as the attributes of the folder dirKey ("a/b/"), to
+// be written to its marker once the folder has been left alone for
+// MetaDelay.
+func (f *FS) markLater(dirKey string, m cache.Meta) {
+	mk := &f.markers
+	mk.mu.Lock()
+	defer mk.mu.Unlock()
+	p := mk.pending[dirKey]
+	if p == nil {
+		p = &pendingMarker{}
+		p.timer = time.AfterFunc(f.opts.MetaDelay, func() {
+			if errno := f.writePending(context.Background(), dirKey); errno != 0 {
+				f.log.Warn("folder attributes not stored yet; retrying", "key", dirKey, "errno", errno)
+			}
+		})
+		mk.pending[dirKey] = p
+	} else {
+		p.timer.Reset(f.opts.MetaDelay)
+	}
+	p.meta = m
+	p.version++
+	f.cache.Put(dirKey, m)
+}
+
+// pendingMarker returns the attributes of dirKey's marker not yet written.
+func (f *FS) pendingMarker(dirKey string) (cache.Meta, bool) {
+	f.markers.mu.Lock()
+	defer f.markers.mu.Unlock()
+	if p := f.markers.pending[dirKey]; p != nil {
+		return p.meta, true
+	}
+	return cache.Meta{}, false
+}
+
+// pendingIn returns the names of the folders in parent ("" or "a/") whose
+// markers are not written yet.
+func (f *FS) pendingIn(parent string) []string {
+	f.markers.mu.Lock()
+	defer f.markers.mu.Unlock()
+	var names []string
+	for k := range f.markers.pending {
+		if rest, ok := strings.CutPrefix(k, parent); ok && strings.Count(rest, "/") == 1 {
+			names = append(names, strings.TrimSuffix(rest, "/"))
+		}
+	}
+	return names
+}
+
+// cancelMarker forgets dirKey's pending marker (the folder is being
+// removed or replaced). A write already on its way is waited for, so the
+// caller sees the marker in S3 if it got there.
+func (f *FS) cancelMarker(dirKey string) {
+	mk := &f.markers
+	mk.mu.Lock()
+	p := mk.pending[dirKey]
+	if p == nil {
+		mk.mu.Unlock()
+		return
+	}
+	delete(mk.pending, dirKey)
+	p.timer.Stop()
+	writing := p.writing
+	mk.mu.Unlock()
+	if writing != nil {
+		<-writing
+	}
+}
+
+// writePending writes dirKey's pending marker now, if it has one, and
+// returns once its latest attributes are in S3.
+func (f *FS) writePending(ctx context.Context, dirKey string) syscall.Errno {
+	mk := &f.markers
+	for {
+		mk.mu.Lock()
+		p := mk.pending[dirKey]
+		if p == nil {
+			mk.mu.Unlock()
+			return 0
+		}
+		if w := p.writing; w != nil {
+			mk.mu.Unlock()
+			<-w
+			continue
+		}
+		p.timer.Stop()
+		m, version := p.meta, p.version
+		done := make(chan struct{})
+		p.writing = done
+		mk.mu.Unlock()
+
+		errno := f.writeMarker(ctx, dirKey, m)
+
+		mk.mu.Lock()
+		p.writing = nil
+		close(done)
+		current := mk.pending[dirKey] == p
+		switch {
+		case errno != 0 && current:
+			p.timer.Reset(markerRetry)
+		case errno == 0 && current && p.version == version:
+			delete(mk.pending, dirKey)
+		}
+		mk.mu.Unlock()
+		if errno != 0 {
+			return errno
+		}
+		// Changed or removed while it was written: go round again.
+	}
+}
+
+// flushMarkers writes every pending marker at or under prefix ("" for
+// all), a few at a time, and returns the first failure.
+func (f *FS) flushMarkers(ctx context.Context, prefix string) syscall.Errno {
+	f.markers.mu.Lock()
+	var keys []string
+	for k := range f.markers.pending {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	f.markers.mu.Unlock()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr syscall.Errno
+	)
+	slots := make(chan struct{}, f.opts.CopyConcurrency)
+	for _, k := range keys {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if errno := f.writePending(ctx, k); errno != 0 {
+				mu.Lock()
+				if firstErr == 0 {
+					firstErr = errno
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
