@@ -75,6 +75,10 @@ type FS struct {
 
 	markers pendingMarkers
 
+	listMu    sync.Mutex // protects listCalls
+	listCalls map[string]*listCall
+	walkSlots chan struct{}
+
 	hiddenMu sync.Mutex // protects hidden
 	hidden   map[string]bool
 
@@ -120,6 +124,8 @@ func New(opts Options) (*FS, error) {
 		pending:   map[string]*headCall{}, dirty: map[*File]struct{}{}, hidden: map[string]bool{},
 	}
 	f.markers.pending = map[string]*pendingMarker{}
+	f.listCalls = map[string]*listCall{}
+	f.walkSlots = make(chan struct{}, walkListings)
 	f.deletes = newDeferredDeletes(opts.Backend, opts.Logger)
 	f.be = f.deletes
 	f.root = &Dir{fsys: f}

@@ -876,3 +876,37 @@ func TestFolderAttributesAreWrittenOnce(t *testing.T) {
 	})
 	settle(t, fsys)
 }
+
+// TestRecursiveWalkListsAhead: once a readdir lands in a subfolder of the
+// folder read before it (ls -R, find), the other subfolders are listed in
+// the background, each once, and the walk itself then costs no request.
+func TestRecursiveWalkListsAhead(t *testing.T) {
+	mem := s3backend.NewMemory()
+	const subs = 12
+	for i := range subs {
+		mem.PutObject(fmt.Sprintf("tree/d%02d/f", i), []byte("x"), map[string]string{"mode": "33188"})
+	}
+	dir, _ := testMount(t, mem)
+	names(t, filepath.Join(dir, "tree"))
+	names(t, filepath.Join(dir, "tree", "d00"))
+	// One HEAD per folder marker (tree/ and each subfolder's, missing) and
+	// per file, all from the prefetch that follows each listing.
+	const heads = 1 + 2*subs
+	waitUntil(t, "the other subfolders to be listed and their entries HEADed", func() bool {
+		c := mem.Counters()
+		return c[s3backend.OpList] >= 2+subs && c[s3backend.OpHead] >= heads
+	})
+	cost := requestsDuring(mem, func() {
+		for i := 1; i < subs; i++ {
+			if got := names(t, filepath.Join(dir, "tree", fmt.Sprintf("d%02d", i))); !slices.Equal(got, []string{"f"}) {
+				t.Errorf("d%02d lists %v", i, got)
+			}
+		}
+	})
+	if len(cost) != 0 {
+		t.Errorf("walking the listed-ahead folders cost %v, want nothing", cost)
+	}
+	if c := mem.Counters(); c[s3backend.OpList] != 2+subs || c[s3backend.OpHead] != heads {
+		t.Errorf("%v, want one LIST per folder (%d) and %d HEADs", c, 2+subs, heads)
+	}
+}

@@ -282,8 +282,7 @@ func (f *FS) list(ctx context.Context, dirKey string) (*cache.Listing, error) {
 	if l, fresh := f.cache.Listing(dirKey); fresh {
 		return l, nil
 	}
-	l, _, err := f.fetchListing(ctx, dirKey, 0, true)
-	return l, err
+	return f.listShared(ctx, dirKey)
 }
 
 // fetchListing lists dirKey from S3, at most maxPages pages (0: all). A

@@ -113,6 +113,8 @@ func (d *Dir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	if err != nil {
 		return nil, toErrno(d.fsys.log, "readdir", dirKey, err)
 	}
+	l.MarkRead()
+	d.fsys.walking(dirKey)
 	entries := l.Entries()
 	out := make([]fuse.DirEntry, 0, len(entries)+2)
 	listed := make(map[string]bool, len(entries))
