@@ -155,6 +155,19 @@ func (c *Cache) Listing(dir string) (l *Listing, fresh bool) {
 	return l, l.age(c.now()) < c.opts.TTL
 }
 
+// Absent reports whether dir's listing, fetched within the negative TTL,
+// shows that name does not exist. A listing proves absence as a HEAD that
+// found nothing does, so it is trusted as long as a negative entry is,
+// while the entries it shows are trusted only for the TTL.
+func (c *Cache) Absent(dir, name string) bool {
+	l, ok := c.listings.Get(dir)
+	if !ok || l.age(c.now()) >= c.opts.NegativeTTL {
+		return false
+	}
+	_, found := l.Get(name)
+	return !found
+}
+
 // PutListing stores dir's listing.
 func (c *Cache) PutListing(dir string, l *Listing) { c.listings.Add(dir, l) }
 

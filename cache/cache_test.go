@@ -102,9 +102,21 @@ func TestListings(t *testing.T) {
 	if left := got.Remove("a"); left != 1 {
 		t.Errorf("Remove left %d", left)
 	}
+	if c.Absent("dir/", "d") || !c.Absent("dir/", "a") || c.Absent("other/", "x") {
+		t.Error("Absent must follow the listing, and know nothing of unlisted folders")
+	}
 	clock.t = clock.t.Add(time.Second)
 	if got, fresh := c.Listing("dir/"); got == nil || fresh {
 		t.Error("an expired listing must be returned as stale")
+	}
+	// Past the TTL, what it does not show is still trusted for the
+	// negative TTL, as a failed HEAD would be.
+	if !c.Absent("dir/", "a") {
+		t.Error("a missing name must stay absent for the negative TTL")
+	}
+	clock.t = clock.t.Add(time.Second)
+	if c.Absent("dir/", "a") {
+		t.Error("absence outlived the negative TTL")
 	}
 	c.DropTree("dir/")
 	if got, _ := c.Listing("dir/"); got != nil {

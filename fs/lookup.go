@@ -52,7 +52,8 @@ func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error)
 	if fresh {
 		return f.fromListing(ctx, l, dirKey, name)
 	}
-	if f.cache.Negative(key) {
+	if f.cache.Negative(key) || f.cache.Absent(dirKey, name) {
+		// rsync's temporary names, looked up just before each is created.
 		return resolved{}, syscall.ENOENT
 	}
 	if m, ok := f.cache.Fresh(key + "/"); ok {
