@@ -49,10 +49,11 @@ func main() {
 	rssMiB := flag.Int("rss-size", 4096, "size in MiB of the file written and read to measure peak RSS (0 skips)")
 	tree := flag.String("tree", filepath.Join(runtime.GOROOT(), "src", "crypto"), "folder copied by the tree workloads (empty skips them)")
 	runs := flag.Int("runs", 3, "runs of the large-file workloads and their raw baselines; the median is reported")
+	latency := flag.Duration("latency", 0, "delay added to each direction of every connection to the server, as to a distant S3 region (every tool and the raw client go through it)")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	only := flag.String("tools", "s3drive,s3fs,rclone", "tools to run, comma-separated (peers only when installed)")
 	flag.Parse()
-	if err := run(int64(*sizeMiB)*mib, int64(*rssMiB)*mib, max(*runs, 1), *tree, *keep, strings.Split(*only, ",")); err != nil {
+	if err := run(int64(*sizeMiB)*mib, int64(*rssMiB)*mib, max(*runs, 1), *latency, *tree, *keep, strings.Split(*only, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -72,9 +73,12 @@ type bench struct {
 	work   string
 	binary string
 	srv    *s3server.Server
-	client *s3.Client
-	rows   []row
-	mounts []*mount
+	// endpoint is where every client connects: the server, or a proxy
+	// adding latency in front of it.
+	endpoint string
+	client   *s3.Client
+	rows     []row
+	mounts   []*mount
 }
 
 // tool is a FUSE filesystem for S3 the benchmark can mount.
@@ -86,7 +90,7 @@ type tool struct {
 	durable bool
 }
 
-func run(size, rssSize int64, runs int, tree string, keep bool, only []string) error {
+func run(size, rssSize int64, runs int, latency time.Duration, tree string, keep bool, only []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("run as root: the benchmark mounts FUSE filesystems")
 	}
@@ -119,12 +123,21 @@ func run(size, rssSize int64, runs int, tree string, keep bool, only []string) e
 		return err
 	}
 	defer b.srv.Stop()
-	b.client = s3server.Client(b.srv.Endpoint)
+	b.endpoint = b.srv.Endpoint
+	if latency > 0 {
+		proxy, err := startDelayProxy(strings.TrimPrefix(b.srv.Endpoint, "http://"), latency)
+		if err != nil {
+			return err
+		}
+		defer proxy.close()
+		b.endpoint = "http://" + proxy.addr()
+	}
+	b.client = s3server.Client(b.endpoint)
 	ctx := context.Background()
 	if _, err := b.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "bench: %d cores, versitygw at %s, work in %s\n", runtime.NumCPU(), b.srv.Endpoint, work)
+	fmt.Fprintf(os.Stderr, "bench: %d cores, versitygw at %s (+%v each way), work in %s\n", runtime.NumCPU(), b.srv.Endpoint, latency, work)
 
 	src := filepath.Join(work, "src.bin")
 	if err := writeRandom(src, size); err != nil {
@@ -173,7 +186,7 @@ func run(size, rssSize int64, runs int, tree string, keep bool, only []string) e
 			return err
 		}
 	}
-	b.print(size)
+	b.print(size, latency)
 	return nil
 }
 
@@ -461,7 +474,7 @@ func (b *bench) measure(m *mount, workload string, raw float64, note string, war
 	return nil
 }
 
-func (b *bench) print(size int64) {
+func (b *bench) print(size int64, latency time.Duration) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "workload\ttool\tseconds\tvs raw\tS3 requests\tnote")
 	for _, r := range b.rows {
@@ -472,7 +485,11 @@ func (b *bench) print(size int64) {
 		fmt.Fprintf(w, "%s\t%s\t%.2f\t%s\t%s\t%s\n", r.workload, r.tool, r.seconds, ratio, formatRequests(r.requests), r.note)
 	}
 	w.Flush()
-	fmt.Printf("\n%d cores, %s, versitygw posix on loopback, large file %d MiB\n", runtime.NumCPU(), runtime.Version(), size/mib)
+	where := "on loopback"
+	if latency > 0 {
+		where = fmt.Sprintf("on loopback behind %v each way", latency)
+	}
+	fmt.Printf("\n%d cores, %s, versitygw posix %s, large file %d MiB\n", runtime.NumCPU(), runtime.Version(), where, size/mib)
 }
 
 func formatRequests(c map[string]int64) string {
@@ -501,7 +518,7 @@ func (t tool) prefix() string { return "drive-" + t.name }
 // s3drive is mounted with passthrough, its fastest durable configuration.
 var s3drive = tool{name: "s3drive", durable: true,
 	start: func(b *bench, prefix, dir, cacheDir string) (*exec.Cmd, error) {
-		cmd := exec.Command(b.binary, "mount", "--endpoint", b.srv.Endpoint, "--cache-dir", cacheDir,
+		cmd := exec.Command(b.binary, "mount", "--endpoint", b.endpoint, "--cache-dir", cacheDir,
 			"--passthrough", "s3://"+bucket+"/"+prefix, dir)
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s3server.AccessKey,
 			"AWS_SECRET_ACCESS_KEY="+s3server.SecretKey, "AWS_REGION=us-east-1",
@@ -517,13 +534,13 @@ var peers = []tool{
 		if err := os.WriteFile(passwd, []byte(s3server.AccessKey+":"+s3server.SecretKey+"\n"), 0o600); err != nil {
 			return nil, err
 		}
-		cmd := exec.Command("s3fs", bucket+":/"+prefix, dir, "-f", "-o", "url="+b.srv.Endpoint,
+		cmd := exec.Command("s3fs", bucket+":/"+prefix, dir, "-f", "-o", "url="+b.endpoint,
 			"-o", "use_path_request_style", "-o", "passwd_file="+passwd, "-o", "nonempty")
 		return cmd, cmd.Start()
 	}},
 	{name: "rclone", durable: false, start: func(b *bench, prefix, dir, cacheDir string) (*exec.Cmd, error) {
 		cmd := exec.Command("rclone", "mount", ":s3:"+bucket+"/"+prefix, dir,
-			"--s3-provider", "Other", "--s3-endpoint", b.srv.Endpoint, "--s3-force-path-style",
+			"--s3-provider", "Other", "--s3-endpoint", b.endpoint, "--s3-force-path-style",
 			"--s3-access-key-id", s3server.AccessKey, "--s3-secret-access-key", s3server.SecretKey,
 			"--vfs-cache-mode", "writes", "--cache-dir", cacheDir)
 		// rclone's transport rejects a custom CA bundle even for http.
