@@ -25,9 +25,8 @@ type Listing struct {
 	// misses counts lookups answered from this listing that needed a
 	// HEAD: more than one means someone is walking the folder.
 	misses atomic.Int32
-	// read: a readdir returned it; walked: a readdir of one of its
-	// subfolders followed, so the others were listed ahead.
-	read, walked atomic.Bool
+	// read: a readdir returned it.
+	read atomic.Bool
 }
 
 // NewListing returns a listing fetched now.
@@ -107,9 +106,5 @@ func (l *Listing) Missed() int32 { return l.misses.Add(1) }
 // MarkRead records that a readdir returned the listing.
 func (l *Listing) MarkRead() { l.read.Store(true) }
 
-// EnterSubfolder records that a readdir of one of the folder's subfolders
-// came after a readdir of the folder: a recursive walk. It reports true
-// the first time only, for the caller to list the other subfolders ahead.
-func (l *Listing) EnterSubfolder() bool {
-	return l.read.Load() && l.walked.CompareAndSwap(false, true)
-}
+// WasRead reports whether a readdir returned the listing.
+func (l *Listing) WasRead() bool { return l.read.Load() }

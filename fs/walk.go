@@ -2,13 +2,19 @@ package fs
 
 import (
 	"context"
+	"sort"
 	"strings"
 
 	"github.com/s3drive/s3drive/cache"
 )
 
-// walkListings bounds the folders listed ahead of a recursive walk at once.
-const walkListings = 8
+const (
+	// walkListings bounds the folders listed ahead of a recursive walk at
+	// once.
+	walkListings = 8
+	// walkAhead is how many of the next subfolders a walk keeps listed.
+	walkAhead = 16
+)
 
 // listCall is one listing on its way, which later callers wait for
 // instead of sending their own.
@@ -46,28 +52,39 @@ func (f *FS) listShared(ctx context.Context, dirKey string) (*cache.Listing, err
 // walking notes a readdir of dirKey. Recursive walks (ls -lR, find, du,
 // rsync, a file manager adding up a folder's size) read a folder, then its
 // subfolders one after another, and each readdir waits for its LIST and
-// for the HEADs of what it shows. When a readdir lands in a subfolder of a
-// folder read just before, the walk is plain: the other subfolders are
-// listed (and their entries HEADed) in the background, walkListings at a
-// time and in the walker's order, so that it finds them ready.
+// for the HEADs of what it shows. A readdir that lands in a subfolder of a
+// folder read just before is such a walk: the next walkAhead subfolders
+// after it, in name order, are listed (and their entries HEADed) in the
+// background, walkListings at a time, so that the walker finds them ready.
+// The window moves with the walker, so a deep subtree does not leave
+// listings made too early to expire unused.
 func (f *FS) walking(dirKey string) {
 	if dirKey == "" {
 		return
 	}
-	parent, _ := splitKey(strings.TrimSuffix(dirKey, "/"))
+	parent, name := splitKey(strings.TrimSuffix(dirKey, "/"))
 	pl, fresh := f.cache.Listing(parent)
-	if pl == nil || !fresh || !pl.EnterSubfolder() {
+	if pl == nil || !fresh || !pl.WasRead() {
 		return
 	}
+	entries := pl.Entries()
+	next := sort.Search(len(entries), func(i int) bool { return entries[i].Name > name })
 	var ahead []string
-	for _, e := range pl.Entries() {
-		sub := parent + e.Name + "/"
-		if !e.Dir || sub == dirKey {
+	seen := 0
+	for _, e := range entries[next:] {
+		if !e.Dir {
 			continue
 		}
-		if _, fresh := f.cache.Listing(sub); !fresh {
+		if seen++; seen > walkAhead {
+			break
+		}
+		sub := parent + e.Name + "/"
+		if _, fresh := f.cache.Listing(sub); !fresh && !f.listing(sub) {
 			ahead = append(ahead, sub)
 		}
+	}
+	if len(ahead) == 0 {
+		return
 	}
 	go func() {
 		for _, sub := range ahead {
@@ -80,4 +97,11 @@ func (f *FS) walking(dirKey string) {
 			}()
 		}
 	}()
+}
+
+// listing reports whether a listing of dirKey is on its way.
+func (f *FS) listing(dirKey string) bool {
+	f.listMu.Lock()
+	defer f.listMu.Unlock()
+	return f.listCalls[dirKey] != nil
 }
