@@ -914,3 +914,42 @@ func TestRecursiveWalkListsAhead(t *testing.T) {
 		t.Errorf("%v, want one LIST per folder (%d) and %d HEADs", c, 2+subs, 1+2*subs)
 	}
 }
+
+// TestNewFolderRenamedCostsNothing is a file manager's "New Folder", then
+// named by the user: the folder only this mount knows moves, and its one
+// marker is written under the final name.
+func TestNewFolderRenamedCostsNothing(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	names(t, dir)
+	untitled, named := filepath.Join(dir, "Untitled Folder"), filepath.Join(dir, "Invoices")
+	cost := requestsDuring(mem, func() {
+		if err := os.Mkdir(untitled, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(untitled, named); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if len(cost) != 0 {
+		t.Errorf("mkdir and rename of a new folder cost %v, want nothing yet", cost)
+	}
+	if got := names(t, dir); !slices.Equal(got, []string{"Invoices/"}) {
+		t.Errorf("listing after the rename: %v", got)
+	}
+	if err := os.WriteFile(filepath.Join(named, "march.pdf"), []byte("%PDF"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"Invoices/", "Invoices/march.pdf"}) {
+		t.Errorf("keys: %v, want the marker under the final name and the file", keys)
+	}
+	// Once its marker is in S3 the folder moves the ordinary way.
+	if err := os.Rename(named, filepath.Join(dir, "Paid")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"Paid/", "Paid/march.pdf"}) {
+		t.Errorf("keys after moving the written folder: %v", keys)
+	}
+}

@@ -145,6 +145,31 @@ func (f *FS) writePending(ctx context.Context, dirKey string) syscall.Errno {
 	}
 }
 
+// movePending renames a folder that exists only here: made by mkdir, its
+// marker not written yet, nothing in it, and nothing at the new name — the
+// "New Folder" a file manager makes for the user to name. Its pending
+// marker moves with it and no request is sent. It reports false, having
+// changed nothing, when the folder is not such a one.
+func (f *FS) movePending(src, dst string, node *Dir) bool {
+	m, pending := f.pendingMarker(src)
+	l, fresh := f.cache.Listing(src)
+	dstParent, dstName := splitKey(strings.TrimSuffix(dst, "/"))
+	if !pending || !fresh || l.Len() != 0 || l.HasMarker() || len(node.Children()) > 0 ||
+		len(f.pendingIn(src)) > 0 || !f.cache.Absent(dstParent, dstName) {
+		return false
+	}
+	f.cancelMarker(src)
+	if l.HasMarker() {
+		// Written while we looked: the folder is in S3 after all.
+		return false
+	}
+	f.cache.DropTree(src)
+	f.cache.Delete(src)
+	f.markLater(dst, m)
+	f.cache.PutListing(dst, cache.NewListing(nil, false, f.cache.Now()))
+	return true
+}
+
 // flushMarkers writes every pending marker at or under prefix ("" for
 // all), a few at a time, and returns the first failure.
 func (f *FS) flushMarkers(ctx context.Context, prefix string) syscall.Errno {

@@ -61,7 +61,9 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 	switch n := ops.(type) {
 	case *Dir:
 		entry.Dir = true
-		errno = d.fsys.renameDir(ctx, srcKey+"/", dstKey+"/")
+		if !d.fsys.movePending(srcKey+"/", dstKey+"/", n) {
+			errno = d.fsys.renameDir(ctx, srcKey+"/", dstKey+"/")
+		}
 	case *File:
 		errno = n.rename(ctx, srcKey, dstKey)
 	case *Symlink:

@@ -78,6 +78,19 @@ func TestGioFileOperations(t *testing.T) {
 		}
 	}
 
+	// "New Folder", then named by the user: one marker, under the name.
+	cost := m.requests(func() {
+		gio(t, "mkdir", m.path("Untitled Folder"))
+		gio(t, "rename", m.path("Untitled Folder"), "Invoices")
+		run(t, "sync", m.path("Invoices"))
+	})
+	if cost["PutObject"] != 1 || cost["CopyObject"] != 0 || cost["DeleteObject"]+cost["DeleteObjects"] != 0 {
+		t.Errorf("new folder, renamed: %v, want one marker PUT and no copy or delete", cost)
+	}
+	if keys := listKeys(t, ""); !slices.Contains(keys, "Invoices/") || slices.Contains(keys, "Untitled Folder/") {
+		t.Errorf("after naming a new folder S3 holds %v", keys)
+	}
+
 	info := gio(t, "info", m.path("scans/invoice.txt"))
 	for _, want := range []string{"standard::size: 13", "standard::content-type: text/plain",
 		"unix::mode: 33188", "access::can-trash: TRUE", "xattr::s3.etag: "} {
