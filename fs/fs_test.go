@@ -866,6 +866,22 @@ func TestFolderAttributesAreWrittenOnce(t *testing.T) {
 		t.Errorf("keys: %v, want only the marker (the scratch folder never reached S3)", keys)
 	}
 
+	// A failed rmdir leaves the waiting attributes alone.
+	full := filepath.Join(dir, "full")
+	if err := os.Mkdir(full, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(full, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(full); !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Errorf("rmdir of a folder holding a file: %v, want ENOTEMPTY", err)
+	}
+	settle(t, fsys)
+	if head, err := mem.Head(t.Context(), "full/"); err != nil || decodeMeta(head).Mode != syscall.S_IFDIR|0o711 {
+		t.Errorf("marker after a failed rmdir: %+v, %v; want mode 0711", head, err)
+	}
+
 	// Left alone, a pending marker is written after MetaDelay.
 	if err := os.Chmod(sub, 0o700); err != nil {
 		t.Fatal(err)

@@ -84,15 +84,15 @@ func (f *FS) pendingIn(parent string) []string {
 }
 
 // cancelMarker forgets dirKey's pending marker (the folder is being
-// removed or replaced). A write already on its way is waited for, so the
-// caller sees the marker in S3 if it got there.
-func (f *FS) cancelMarker(dirKey string) {
+// removed or replaced). A write already on its way is waited for; the
+// result says whether there was one, so the marker may be in S3.
+func (f *FS) cancelMarker(dirKey string) (wasWriting bool) {
 	mk := &f.markers
 	mk.mu.Lock()
 	p := mk.pending[dirKey]
 	if p == nil {
 		mk.mu.Unlock()
-		return
+		return false
 	}
 	delete(mk.pending, dirKey)
 	p.timer.Stop()
@@ -101,6 +101,7 @@ func (f *FS) cancelMarker(dirKey string) {
 	if writing != nil {
 		<-writing
 	}
+	return writing != nil
 }
 
 // writePending writes dirKey's pending marker now, if it has one, and

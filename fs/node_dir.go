@@ -269,12 +269,11 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if len(d.fsys.pendingIn(key)) > 0 {
 		return syscall.ENOTEMPTY // a subfolder only this mount knows yet
 	}
-	d.fsys.cancelMarker(key)
 	if l, fresh := d.fsys.cache.Listing(key); fresh && l.Len() == 0 {
 		// Listed within the TTL and emptied by this mount (rm -rf): no
 		// need to ask S3 again, and the marker joins the batch of its
-		// files' deletes.
-		if l.HasMarker() {
+		// files' deletes. A marker still waiting is never written.
+		if d.fsys.cancelMarker(key) || l.HasMarker() {
 			d.fsys.deletes.DeleteLater(key)
 		}
 		d.fsys.cache.Delete(key)
@@ -296,6 +295,11 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 		if o.Key != key {
 			return syscall.ENOTEMPTY
 		}
+		hasMarker = true
+	}
+	// Empty: a marker still waiting is never written (one on its way
+	// while we listed is deleted with the rest).
+	if d.fsys.cancelMarker(key) {
 		hasMarker = true
 	}
 	if hasMarker {
