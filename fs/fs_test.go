@@ -969,3 +969,42 @@ func TestNewFolderRenamedCostsNothing(t *testing.T) {
 		t.Errorf("keys after moving the written folder: %v", keys)
 	}
 }
+
+// TestFolderMarkerWriteFailure: a marker S3 refuses makes fsync of a folder
+// fail with EIO and stays waiting; the next fsync writes it.
+func TestFolderMarkerWriteFailure(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, _ := testMount(t, mem)
+	sub := filepath.Join(dir, "reports")
+	if err := os.Mkdir(sub, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	mem.SetFail(func(op, key string) error {
+		if op == s3backend.OpPut && key == "reports/" {
+			return errors.New("injected: service unavailable")
+		}
+		return nil
+	})
+	fsyncDir := func() error {
+		d, err := os.Open(sub)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		return d.Sync()
+	}
+	if err := fsyncDir(); !errors.Is(err, syscall.EIO) {
+		t.Errorf("fsync with the marker refused: %v, want EIO", err)
+	}
+	if info, err := os.Stat(sub); err != nil || info.Mode() != os.ModeDir|0o750 {
+		t.Errorf("folder after the failed write: %v %v", info, err)
+	}
+	mem.SetFail(nil)
+	if err := fsyncDir(); err != nil {
+		t.Fatalf("fsync once S3 accepts again: %v", err)
+	}
+	head, err := mem.Head(t.Context(), "reports/")
+	if err != nil || decodeMeta(head).Mode != syscall.S_IFDIR|0o750 {
+		t.Errorf("marker: %+v, %v; want mode 0750", head, err)
+	}
+}
