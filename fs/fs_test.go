@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -1006,5 +1007,46 @@ func TestFolderMarkerWriteFailure(t *testing.T) {
 	head, err := mem.Head(t.Context(), "reports/")
 	if err != nil || decodeMeta(head).Mode != syscall.S_IFDIR|0o750 {
 		t.Errorf("marker: %+v, %v; want mode 0750", head, err)
+	}
+}
+
+// TestLargeRemovalGoesInParallelBatches: rm -r of 600 files sends their
+// deletes as parallel batches, and the folders' markers only after every
+// file, deepest first (servers that store folders as directories refuse to
+// delete a marker whose folder still holds something).
+func TestLargeRemovalGoesInParallelBatches(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("big/", nil, map[string]string{"mode": "16877"})
+	mem.PutObject("big/sub/", nil, map[string]string{"mode": "16877"})
+	for i := range 600 {
+		mem.PutObject(fmt.Sprintf("big/sub/f%03d", i), []byte("x"), nil)
+	}
+	dir, fsys := testMount(t, mem)
+	names(t, filepath.Join(dir, "big", "sub"))
+	var mu sync.Mutex
+	var firstKeys []string
+	mem.SetFail(func(op, key string) error {
+		if op == s3backend.OpDeleteBatch || op == s3backend.OpDelete {
+			mu.Lock()
+			firstKeys = append(firstKeys, key)
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err := os.RemoveAll(filepath.Join(dir, "big")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if keys := mem.Keys(); len(keys) != 0 {
+		t.Errorf("left in S3: %v", keys)
+	}
+	// 600 files: batches of at most 250 (3), then the two markers.
+	if len(firstKeys) < 4 || firstKeys[len(firstKeys)-1] != "big/sub/" {
+		t.Errorf("delete requests began with %v, want ≥ 3 batches of files, then the markers from big/sub/", firstKeys)
+	}
+	for _, k := range firstKeys[:len(firstKeys)-1] {
+		if strings.HasSuffix(k, "/") {
+			t.Errorf("a marker (%s) went before or with the files", k)
+		}
 	}
 }
