@@ -119,7 +119,8 @@ func run(size, rssSize int64, runs int, latency time.Duration, tree string, keep
 	if err != nil {
 		return err
 	}
-	if b.srv, err = s3server.Start(vgw, filepath.Join(work, "s3")); err != nil {
+	// Quiet: the server's log line per request is not part of anyone's cost.
+	if b.srv, err = s3server.Start(vgw, filepath.Join(work, "s3"), "--quiet"); err != nil {
 		return err
 	}
 	defer b.srv.Stop()

@@ -41,25 +41,29 @@ type Server struct {
 
 // Start runs versitygw's posix backend over root (data and sidecar
 // metadata under it, the log beside it) on a free loopback port, and
-// returns once it accepts connections.
-func Start(bin, root string) (*Server, error) {
+// returns once it accepts connections. flags are more versitygw options,
+// such as --quiet.
+func Start(bin, root string, flags ...string) (*Server, error) {
 	addr, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	return StartAt(bin, root, addr)
+	return StartAt(bin, root, addr, flags...)
 }
 
 // StartAt is Start on a given address: a restart of a server that was
 // stopped, for tests of a server that goes away and comes back.
-func StartAt(bin, root, addr string) (*Server, error) {
+func StartAt(bin, root, addr string, flags ...string) (*Server, error) {
 	for _, d := range []string{filepath.Join(root, "data"), filepath.Join(root, "sidecar")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	cmd := exec.Command(bin, "--access", AccessKey, "--secret", SecretKey, "--port", addr,
-		"posix", "--sidecar", filepath.Join(root, "sidecar"), filepath.Join(root, "data"))
+	// Keep-alive, off by default in versitygw, as S3 keeps connections
+	// open: without it every request paid a TCP connection of its own.
+	args := append([]string{"--access", AccessKey, "--secret", SecretKey, "--port", addr, "--keep-alive"}, flags...)
+	args = append(args, "posix", "--sidecar", filepath.Join(root, "sidecar"), filepath.Join(root, "data"))
+	cmd := exec.Command(bin, args...)
 	logFile, err := os.OpenFile(root+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
