@@ -25,6 +25,14 @@
 // at unmount). Release's result is ignored by the kernel, so errors are never
 // reported there (node_file.go).
 //
-// Reads of clean files are ranged GETs with a per-handle read-ahead window
-// (readahead.go), pinned to the ETag seen at lookup with If-Match.
+// Reads of clean files go through the data cache: whole files fetched by
+// parallel ranged GETs shared per inode (fetch.go), or, without it, ranged
+// GETs with a per-handle read-ahead window (readahead.go); either way pinned
+// to the ETag seen at lookup with If-Match.
+//
+// What waits. Some changes are shown at once and sent later, each the way a
+// local disk defers them until fsync: removals, in batches (deletes.go); a
+// file's attribute changes, carried by the next copy or upload
+// (node_file.go); a folder's marker, once its attributes settle
+// (markers.go). fsync of a folder and unmount send everything waiting.
 package fs
