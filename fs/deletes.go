@@ -81,7 +81,6 @@ func (d *deferredDeletes) send(ctx context.Context, keys []string) error {
 		}
 	}
 	var (
-		wg       sync.WaitGroup
 		errMu    sync.Mutex
 		firstErr error
 	)
@@ -99,16 +98,7 @@ func (d *deferredDeletes) send(ctx context.Context, keys []string) error {
 		d.mu.Unlock()
 	}
 	size := min(deleteBatch, max(deleteMinBatch, (len(files)+deleteParallel-1)/deleteParallel))
-	slots := make(chan struct{}, deleteParallel)
-	for batch := range slices.Chunk(files, size) {
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			deleteSome(batch)
-		}()
-	}
-	wg.Wait()
+	parallel(deleteParallel, slices.Collect(slices.Chunk(files, size)), nil, deleteSome)
 	if firstErr != nil {
 		return firstErr // the markers' folders may not be empty
 	}

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"cmp"
 	"context"
 	"strings"
 	"sync"
@@ -183,25 +184,15 @@ func (f *FS) flushMarkers(ctx context.Context, prefix string) syscall.Errno {
 	}
 	f.markers.mu.Unlock()
 	var (
-		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr syscall.Errno
 	)
-	slots := make(chan struct{}, f.opts.CopyConcurrency)
-	for _, k := range keys {
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			if errno := f.writePending(ctx, k); errno != 0 {
-				mu.Lock()
-				if firstErr == 0 {
-					firstErr = errno
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	parallel(f.opts.CopyConcurrency, keys, nil, func(k string) {
+		if errno := f.writePending(ctx, k); errno != 0 {
+			mu.Lock()
+			firstErr = cmp.Or(firstErr, errno)
+			mu.Unlock()
+		}
+	})
 	return firstErr
 }

@@ -263,21 +263,8 @@ func (f *FS) copyTree(ctx context.Context, objects []s3backend.ObjectInfo, src, 
 		}
 	}
 	depths := slices.Sorted(maps.Keys(levels))
-	slots := make(chan struct{}, f.opts.CopyConcurrency)
 	copyAll := func(batch []s3backend.ObjectInfo) {
-		var wg sync.WaitGroup
-		for _, o := range batch {
-			if failed() {
-				break
-			}
-			slots <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-slots; wg.Done() }()
-				copyOne(o)
-			}()
-		}
-		wg.Wait()
+		parallel(f.opts.CopyConcurrency, batch, failed, func(o s3backend.ObjectInfo) { copyOne(o) })
 	}
 	for _, d := range depths {
 		copyAll(levels[d])
