@@ -66,7 +66,7 @@ func (m *mountFlags) register(cmd *cobra.Command) {
 	f.StringVar(&m.cacheSize, "cache-size", "10G", "room for file content in --cache-dir, so files read or written once are not fetched again (K, M, G, T; 0 turns it off)")
 	f.BoolVar(&m.passthrough, "passthrough", false, "let the kernel read cached files straight from disk (Linux 6.9+, root; on by itself with --read-only); a file open that way cannot be opened for writing until closed")
 	f.DurationVar(&m.metadataTTL, "metadata-ttl", time.Second, "how long metadata and listings are trusted before asking S3 again")
-	f.DurationVar(&m.negativeTTL, "negative-ttl", 5*time.Second, "how long a name known not to exist is trusted")
+	f.DurationVar(&m.negativeTTL, "negative-ttl", 5*time.Second, "how long a name known not to exist (a lookup found nothing, or a listing did not show it) is trusted")
 	f.BoolVar(&m.debug, "debug", false, "log every FUSE operation and S3 request")
 	f.StringVar(&m.pprof, "pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060)")
 }
