@@ -85,17 +85,11 @@ func (d *deferredDeletes) send(ctx context.Context, keys []string) error {
 		firstErr error
 	)
 	deleteSome := func(batch []string) {
-		if err := d.Backend.Delete(ctx, batch...); err != nil {
+		if err := d.Delete(ctx, batch...); err != nil {
 			errMu.Lock()
 			firstErr = cmp.Or(firstErr, err)
 			errMu.Unlock()
-			return
 		}
-		d.mu.Lock()
-		for _, k := range batch {
-			delete(d.pending, k)
-		}
-		d.mu.Unlock()
 	}
 	size := min(deleteBatch, max(deleteMinBatch, (len(files)+deleteParallel-1)/deleteParallel))
 	parallel(deleteParallel, slices.Collect(slices.Chunk(files, size)), nil, deleteSome)
@@ -172,13 +166,7 @@ func (d *deferredDeletes) settle(ctx context.Context, key string) error {
 	if !queued {
 		return nil
 	}
-	if err := d.Backend.Delete(ctx, key); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	delete(d.pending, key)
-	d.mu.Unlock()
-	return nil
+	return d.Delete(ctx, key)
 }
 
 func (d *deferredDeletes) Head(ctx context.Context, key string) (s3backend.ObjectInfo, error) {

@@ -284,6 +284,13 @@ func (f *FS) FlushAll(ctx context.Context) error {
 	if failed > 0 {
 		return fmt.Errorf("%d file(s) could not be uploaded; staged data kept in %s", failed, f.opts.StagingDir)
 	}
+	return f.sendWaiting(ctx)
+}
+
+// sendWaiting sends what the mount shows already but S3 has not got yet,
+// apart from files' data: folder markers, then queued removals. fsync of a
+// folder and unmount both call it.
+func (f *FS) sendWaiting(ctx context.Context) error {
 	if errno := f.flushMarkers(ctx, ""); errno != 0 {
 		return fmt.Errorf("folder attributes could not be stored: %w", errno)
 	}

@@ -350,8 +350,8 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 			return 0
 		}
 	}
-	// Sent in a batch with the next removals (within 50 ms); gone for
-	// this mount at once.
+	// Sent in a batch with the next removals (within deleteDelay); gone
+	// for this mount at once.
 	d.fsys.deletes.DeleteLater(key)
 	d.fsys.cache.Delete(key)
 	d.fsys.forgetData(key)
@@ -428,13 +428,7 @@ func (d *Dir) Link(ctx context.Context, target fs.InodeEmbedder, name string, ou
 // does on a local disk: folder markers still waiting and removals still
 // queued for their batch go now.
 func (d *Dir) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
-	if errno := d.fsys.flushMarkers(ctx, ""); errno != 0 {
-		return errno
-	}
-	if err := d.fsys.deletes.Flush(ctx); err != nil {
-		return toErrno(d.fsys.log, "fsync", "", err)
-	}
-	return 0
+	return toErrno(d.fsys.log, "fsync", "", d.fsys.sendWaiting(ctx))
 }
 
 // Statfs reports a practically unlimited drive, as S3 has no quota to show.

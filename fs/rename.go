@@ -212,9 +212,8 @@ const renameNoReplace = 0x1
 // (parents before children), and are written anew rather than copied:
 // servers that store folders as directories, such as versitygw, refuse
 // CopyObject on them. Files then go. Everything runs CopyConcurrency at a
-// time. On
-// failure the copies made so far are deleted, so a failed folder move
-// leaves the source as it was and no partial destination.
+// time. On failure the copies made so far are deleted, so a failed folder
+// move leaves the source as it was and no partial destination.
 func (f *FS) copyTree(ctx context.Context, objects []s3backend.ObjectInfo, src, dst string) error {
 	var (
 		mu       sync.Mutex // protects copied and firstErr

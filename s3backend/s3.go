@@ -268,15 +268,8 @@ func (b *S3) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, 
 			ContentType: opts.ContentType, Metadata: opts.Metadata}, nil
 	}
 	partSize := PartSizeFor(size, b.cfg.PartSize)
-	return b.multipart(ctx, key, opts, size, partSize, func(ctx context.Context, id *string, num int32, off, n int64) (string, error) {
-		out, err := b.client.UploadPart(ctx, &s3.UploadPartInput{
-			Bucket: &b.bucket, Key: aws.String(b.full(key)), UploadId: id,
-			PartNumber: aws.Int32(num), Body: io.NewSectionReader(r, off, n), ContentLength: aws.Int64(n),
-		}, b.bodyOpts...)
-		if err != nil {
-			return "", err
-		}
-		return aws.ToString(out.ETag), nil
+	return b.multipart(ctx, key, opts, size, partSize, func(ctx context.Context, u *s3Multipart, num int32, off, n int64) (string, error) {
+		return u.sendPart(ctx, num, r, off, n)
 	})
 }
 
@@ -291,7 +284,7 @@ func PartSizeFor(size, base int64) int64 {
 	return (p + mib - 1) / mib * mib
 }
 
-type partFunc func(ctx context.Context, uploadID *string, num int32, off, n int64) (etag string, err error)
+type partFunc func(ctx context.Context, u *s3Multipart, num int32, off, n int64) (etag string, err error)
 
 // multipart runs a multipart upload whose parts are produced by part, at
 // most PartsInFlight at once per object and MaxConns across the backend. Any
@@ -318,7 +311,7 @@ func (b *S3) multipart(ctx context.Context, key string, opts PutOptions, size, p
 		wg.Add(1)
 		go func() {
 			defer func() { <-b.slots; <-perFile; wg.Done() }()
-			etag, err := part(ctx, u.id, int32(i+1), off, n)
+			etag, err := part(ctx, u, int32(i+1), off, n)
 			if err != nil {
 				errOnce.Do(func() { firstErr = err; cancel() })
 				return
@@ -375,18 +368,27 @@ func (u *s3Multipart) add(num int32, etag string, n int64) {
 }
 
 func (u *s3Multipart) Part(ctx context.Context, num int32, r io.ReaderAt, off, n int64) error {
+	u.b.slots <- struct{}{}
+	defer func() { <-u.b.slots }()
+	etag, err := u.sendPart(ctx, num, r, off, n)
+	if err != nil {
+		return u.b.wrap("multipart part", u.key, err)
+	}
+	u.add(num, etag, n)
+	return nil
+}
+
+// sendPart uploads n bytes of r from off as part num and returns its ETag.
+func (u *s3Multipart) sendPart(ctx context.Context, num int32, r io.ReaderAt, off, n int64) (string, error) {
 	b := u.b
-	b.slots <- struct{}{}
-	defer func() { <-b.slots }()
 	out, err := b.client.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket: &b.bucket, Key: aws.String(b.full(u.key)), UploadId: u.id,
 		PartNumber: aws.Int32(num), Body: io.NewSectionReader(r, off, n), ContentLength: aws.Int64(n),
 	}, b.bodyOpts...)
 	if err != nil {
-		return b.wrap("multipart part", u.key, err)
+		return "", err
 	}
-	u.add(num, aws.ToString(out.ETag), n)
-	return nil
+	return aws.ToString(out.ETag), nil
 }
 
 func (u *s3Multipart) Complete(ctx context.Context) (ObjectInfo, error) {
@@ -456,9 +458,9 @@ func (b *S3) copyLarge(ctx context.Context, src, dst, source string, size int64,
 		opts = &PutOptions{ContentType: head.ContentType, Metadata: head.Metadata}
 	}
 	partSize := PartSizeFor(size, copyPartSize)
-	return b.multipart(ctx, dst, *opts, size, partSize, func(ctx context.Context, id *string, num int32, off, n int64) (string, error) {
+	return b.multipart(ctx, dst, *opts, size, partSize, func(ctx context.Context, u *s3Multipart, num int32, off, n int64) (string, error) {
 		out, err := b.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
-			Bucket: &b.bucket, Key: aws.String(b.full(dst)), UploadId: id, PartNumber: aws.Int32(num),
+			Bucket: &b.bucket, Key: aws.String(b.full(dst)), UploadId: u.id, PartNumber: aws.Int32(num),
 			CopySource: aws.String(source), CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", off, off+n-1)),
 		})
 		if err != nil {
