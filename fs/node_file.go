@@ -238,7 +238,7 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			return nil, 0, errno
 		}
 	}
-	return h, 0, 0
+	return h, openFlags(flags), 0
 }
 
 func (f *File) open(flags uint32) *handle {

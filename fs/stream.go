@@ -52,6 +52,9 @@ func streamMeta(m cache.Meta) cache.Meta {
 type part struct {
 	num       int32
 	off, size int64
+	// evict drops the range from memory once sent: set for the parts sent
+	// while the file is written, not for the tail, which close waits for.
+	evict bool
 }
 
 // duePartsLocked returns the whole parts the staging file holds beyond what
@@ -59,7 +62,7 @@ type part struct {
 func (s *stream) duePartsLocked(stageSize, partSize int64) []part {
 	var parts []part
 	for stageSize-s.sent >= partSize && s.next <= maxParts {
-		parts = append(parts, part{num: s.next, off: s.sent, size: partSize})
+		parts = append(parts, part{num: s.next, off: s.sent, size: partSize, evict: true})
 		s.sent += partSize
 		s.next++
 	}
@@ -71,13 +74,19 @@ func (s *stream) send(stage *os.File, p part) {
 	s.slots <- struct{}{}
 	s.wg.Add(1)
 	go func() {
-		defer func() { <-s.slots; s.wg.Done() }()
-		if err := s.mp.Part(context.Background(), p.num, stage, p.off, p.size); err != nil {
+		defer s.wg.Done()
+		err := s.mp.Part(context.Background(), p.num, stage, p.off, p.size)
+		<-s.slots
+		if err != nil {
 			s.mu.Lock()
 			if s.err == nil {
 				s.err = err
 			}
 			s.mu.Unlock()
+			return
+		}
+		if p.evict {
+			evictWritten(stage, p.off, p.size)
 		}
 	}()
 }

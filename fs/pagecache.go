@@ -1,0 +1,46 @@
+package fs
+
+import (
+	"os"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+// Data written through the drive would otherwise sit in memory twice: in
+// the kernel's page cache of the mounted file and in that of the staging
+// file. The upload reads it once from the staging file and never again, so
+// both copies only take memory from everything else on the machine (and,
+// in a VM that returns free memory to its host, make every later
+// allocation fault in fresh host pages: a 1 GiB copy measured 1.8× the raw
+// upload with both copies, 1.1× without).
+
+// openFlags are the FUSE open flags of a new handle. A write-only handle
+// bypasses the kernel's page cache (direct I/O): nothing can read through
+// it, so caching its pages gains nothing, and the kernel invalidates the
+// pages other handles cached for each range written, as it does for a
+// local file's O_DIRECT writes.
+func openFlags(flags uint32) uint32 {
+	if flags&syscall.O_ACCMODE == syscall.O_WRONLY {
+		return fuse.FOPEN_DIRECT_IO
+	}
+	return 0
+}
+
+// evictWritten writes n bytes of f from off back to disk and drops them
+// from the page cache: for a range of a staging file already uploaded,
+// which stays on disk (the data cache may keep the file) but need not stay
+// in memory. It is safe at any time: it never discards data, and a file
+// closed meanwhile is left alone.
+func evictWritten(f *os.File, off, n int64) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		// Dirty pages cannot be dropped: write them back first.
+		unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+		unix.Fadvise(int(fd), off, n, unix.FADV_DONTNEED)
+	})
+}

@@ -1,0 +1,144 @@
+package fs
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// TestOpenReaderSeesWrites: a write-only handle bypasses the page cache,
+// yet a reader that has the file open (and its pages cached) sees every
+// change, as on a local disk.
+func TestOpenReaderSeesWrites(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, _ := testMount(t, mem)
+	p := filepath.Join(dir, "notes.txt")
+	before := bytes.Repeat([]byte("a"), 128<<10)
+	if err := os.WriteFile(p, before, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := make([]byte, len(before))
+	if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, before) {
+		t.Fatalf("first read: %v", err)
+	}
+
+	// The test means something only if the reader's pages are cached.
+	if n := residentPages(t, r, 0, len(before)); n == 0 {
+		t.Fatal("the reader's pages are not in the page cache")
+	}
+
+	w, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	patch, tail := bytes.Repeat([]byte("b"), 4096), bytes.Repeat([]byte("c"), 4096)
+	if _, err := w.WriteAt(patch, 8192); err != nil {
+		t.Fatal(err)
+	}
+	// Same size: the kernel has no attribute change to notice.
+	want := append(append(append([]byte{}, before[:8192]...), patch...), before[8192+4096:]...)
+	if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("open reader does not see the patch (%v)", err)
+	}
+	if _, err := w.WriteAt(tail, int64(len(before))); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, tail...)
+	got = make([]byte, len(want))
+	n, err := r.ReadAt(got, 0)
+	if n != len(want) || !bytes.Equal(got, want) {
+		t.Errorf("open reader read %d bytes (%v); want %d with the writer's patch and tail", n, err, len(want))
+	}
+	if st, err := r.Stat(); err != nil || st.Size() != int64(len(want)) {
+		t.Errorf("open reader's stat: %v, %v; want size %d", st.Size(), err, len(want))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := mem.Get(t.Context(), "notes.txt", 0, -1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if stored, _ := io.ReadAll(rc); !bytes.Equal(stored, want) {
+		t.Errorf("S3 holds %d bytes, want the %d written", len(stored), len(want))
+	}
+}
+
+// TestEvictWritten: an uploaded range leaves memory but not the disk.
+func TestEvictWritten(t *testing.T) {
+	dir := t.TempDir()
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(dir, &sfs); err != nil {
+		t.Fatal(err)
+	}
+	if sfs.Type == unix.TMPFS_MAGIC {
+		t.Skip("tmpfs keeps every page in memory: nothing to evict")
+	}
+	f, err := os.Create(filepath.Join(dir, "stage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const half = 4 << 20
+	data := bytes.Repeat([]byte("0123456789abcdef"), 2*half/16)
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	evictWritten(f, 0, half)
+
+	pages := half / os.Getpagesize()
+	if n := residentPages(t, f, 0, half); n != 0 {
+		t.Errorf("%d pages of the evicted range still in memory", n)
+	}
+	if n := residentPages(t, f, half, half); n != pages {
+		t.Errorf("%d of %d pages of the range not evicted are in memory", n, pages)
+	}
+	back := make([]byte, len(data))
+	if _, err := f.ReadAt(back, 0); err != nil || !bytes.Equal(back, data) {
+		t.Errorf("content after eviction differs (%v)", err)
+	}
+}
+
+// TestStreamEvictsSentParts: parts sent while the file is written leave
+// memory; the tail, which close waits for, does not pay for a writeback.
+func TestStreamEvictsSentParts(t *testing.T) {
+	s := &stream{next: 1}
+	due := s.duePartsLocked(5<<20+10, 2<<20)
+	if len(due) != 2 || !due[0].evict || !due[1].evict {
+		t.Errorf("parts due %+v: want two, both evicted once sent", due)
+	}
+}
+
+// residentPages counts the pages of f's size bytes from off (page
+// aligned) that are in the page cache.
+func residentPages(t *testing.T, f *os.File, off, size int) int {
+	t.Helper()
+	m, err := unix.Mmap(int(f.Fd()), int64(off), size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (size+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(size), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
+}
