@@ -758,7 +758,7 @@ func (f *File) streamLocked(ctx context.Context, key string) {
 			f.streamOK = false
 			return
 		}
-		f.stream = &stream{mp: mp, key: key, meta: m, next: 1,
+		f.stream = &stream{mp: mp, key: key, inode: f.EmbeddedInode(), meta: m, next: 1,
 			slots: make(chan struct{}, f.fsys.be.PartsInFlight())}
 	}
 	s, stage := f.stream, f.stage

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/s3drive/s3drive/cache"
 	"github.com/s3drive/s3drive/s3backend"
 )
@@ -25,11 +26,12 @@ var errTooManyParts = errors.New("file too large to stream at this part size")
 // Bytes below sent are in S3-bound parts and must not change; a write there
 // abandons the stream and the file is uploaded whole at close instead.
 type stream struct {
-	mp   s3backend.Multipart
-	key  string
-	meta cache.Meta // the attributes the upload was started with
-	sent int64
-	next int32 // the next part's number
+	mp    s3backend.Multipart
+	key   string
+	inode *fs.Inode  // the file's, whose pages the kernel drops once sent
+	meta  cache.Meta // the attributes the upload was started with
+	sent  int64
+	next  int32 // the next part's number
 	// slots bounds parts in flight; a writer waits for one, which paces
 	// the copy to the upload.
 	slots chan struct{}
@@ -87,6 +89,9 @@ func (s *stream) send(stage *os.File, p part) {
 		}
 		if p.evict {
 			evictWritten(stage, p.off, p.size)
+			if s.inode != nil {
+				s.inode.NotifyContent(p.off, p.size)
+			}
 		}
 	}()
 }
