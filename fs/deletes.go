@@ -16,14 +16,15 @@ import (
 
 const (
 	// deleteDelay is how long a queued delete waits for others to join
-	// its batch. Other clients see this mount's changes up to the metadata
-	// TTL (1 s by default) late anyway; at 50 ms an rsync run sent a batch
-	// every 10 files.
+	// its batch, unless deleteMinBatch are queued. Other clients see this
+	// mount's changes up to the metadata TTL (1 s by default) late anyway;
+	// at 50 ms an rsync run sent a batch every 10 files.
 	deleteDelay = time.Second
 	// deleteBatch is DeleteObjects' limit.
 	deleteBatch = 1000
 	// deleteParallel is how many batches of files go at once, and
-	// deleteMinBatch the smallest batch split off for that.
+	// deleteMinBatch the smallest batch split off for that; as many queued
+	// deletes go without waiting for the window.
 	deleteParallel = 4
 	deleteMinBatch = 250
 	// deleteRetry spaces retries of a batch that failed.
@@ -40,16 +41,19 @@ const (
 // the new version. rmdir, folder renames and unmount send the queue first.
 type deferredDeletes struct {
 	s3backend.Backend
-	log *slog.Logger
+	log   *slog.Logger
+	delay time.Duration // deleteDelay
 
-	mu      sync.Mutex // protects the following
-	pending map[string]bool
-	timer   *time.Timer
-	sending chan struct{} // closed when the batch being sent is done
+	mu       sync.Mutex // protects the following
+	pending  map[string]bool
+	timer    *time.Timer
+	sending  chan struct{} // closed when the batch being sent is done
+	draining bool          // drain is running
+	failing  bool          // the last send failed: only its retry sends
 }
 
 func newDeferredDeletes(be s3backend.Backend, log *slog.Logger) *deferredDeletes {
-	return &deferredDeletes{Backend: be, log: log, pending: map[string]bool{}}
+	return &deferredDeletes{Backend: be, log: log, delay: deleteDelay, pending: map[string]bool{}}
 }
 
 // DeleteLater queues keys for deletion.
@@ -59,11 +63,33 @@ func (d *deferredDeletes) DeleteLater(keys ...string) {
 	for _, k := range keys {
 		d.pending[k] = true
 	}
-	switch {
-	case len(d.pending) >= deleteBatch:
-		go d.Flush(context.Background())
-	case d.timer == nil:
-		d.timer = time.AfterFunc(deleteDelay, func() { d.Flush(context.Background()) })
+	if d.timer == nil {
+		d.timer = time.AfterFunc(d.delay, func() { d.Flush(context.Background()) })
+	}
+	if len(d.pending) >= deleteMinBatch && !d.draining && !d.failing {
+		d.draining = true
+		go d.drain()
+	}
+}
+
+// drain sends queued deletes while a batch's worth waits: the server
+// deletes the first files of an rm -rf while rm is still removing the
+// rest (rm -rf of 1,168 files, then sync: 1.1 s without it, 0.84–1.06 s with).
+func (d *deferredDeletes) drain() {
+	for {
+		sent, err := d.sendQueued(context.Background(), deleteMinBatch)
+		if sent && err == nil {
+			continue
+		}
+		d.mu.Lock()
+		if err == nil && len(d.pending) >= deleteMinBatch {
+			// Queued since sendQueued looked.
+			d.mu.Unlock()
+			continue
+		}
+		d.draining = false
+		d.mu.Unlock()
+		return
 	}
 }
 
@@ -102,6 +128,12 @@ func (d *deferredDeletes) send(ctx context.Context, keys []string) error {
 	return firstErr
 }
 
+func (d *deferredDeletes) isDraining() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.draining
+}
+
 func (d *deferredDeletes) isPending(key string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -111,50 +143,60 @@ func (d *deferredDeletes) isPending(key string) bool {
 // Flush sends every queued delete now and returns once they are done.
 func (d *deferredDeletes) Flush(ctx context.Context) error {
 	for {
-		d.mu.Lock()
-		if d.sending != nil {
-			// One batch at a time: wait for it, then send what is left.
-			wait := d.sending
-			d.mu.Unlock()
-			<-wait
-			continue
-		}
-		if d.timer != nil {
-			d.timer.Stop()
-			d.timer = nil
-		}
-		if len(d.pending) == 0 {
-			d.mu.Unlock()
-			return nil
-		}
-		keys := make([]string, 0, len(d.pending))
-		for k := range d.pending {
-			keys = append(keys, k)
-		}
-		// Children before their parents ("a/b" sorts after "a/"): servers
-		// that keep folders as directories, such as versitygw, refuse to
-		// delete a marker whose folder still holds something.
-		slices.Sort(keys)
-		slices.Reverse(keys)
-		done := make(chan struct{})
-		d.sending = done
-		d.mu.Unlock()
-
-		err := d.send(context.WithoutCancel(ctx), keys)
-
-		d.mu.Lock()
-		d.sending = nil
-		close(done)
-		if err != nil && len(d.pending) > 0 && d.timer == nil {
-			d.timer = time.AfterFunc(deleteRetry, func() { d.Flush(context.Background()) })
-		}
-		left := len(d.pending)
-		d.mu.Unlock()
-		if err != nil {
-			d.log.Error("deleting removed files failed; retrying", "keys", left, "err", err)
-			return fmt.Errorf("%d removed file(s) still in S3: %w", left, err)
+		if sent, err := d.sendQueued(ctx, 1); !sent || err != nil {
+			return err
 		}
 	}
+}
+
+// sendQueued waits for the batch being sent, if any, then sends every
+// queued key if at least least are queued, and reports whether it sent.
+func (d *deferredDeletes) sendQueued(ctx context.Context, least int) (bool, error) {
+	d.mu.Lock()
+	for d.sending != nil {
+		// One batch at a time.
+		wait := d.sending
+		d.mu.Unlock()
+		<-wait
+		d.mu.Lock()
+	}
+	if len(d.pending) == 0 || len(d.pending) < least {
+		d.mu.Unlock()
+		return false, nil
+	}
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	keys := make([]string, 0, len(d.pending))
+	for k := range d.pending {
+		keys = append(keys, k)
+	}
+	// Children before their parents ("a/b" sorts after "a/"): servers
+	// that keep folders as directories, such as versitygw, refuse to
+	// delete a marker whose folder still holds something.
+	slices.Sort(keys)
+	slices.Reverse(keys)
+	done := make(chan struct{})
+	d.sending = done
+	d.mu.Unlock()
+
+	err := d.send(context.WithoutCancel(ctx), keys)
+
+	d.mu.Lock()
+	d.sending = nil
+	close(done)
+	d.failing = err != nil
+	if err != nil && len(d.pending) > 0 && d.timer == nil {
+		d.timer = time.AfterFunc(deleteRetry, func() { d.Flush(context.Background()) })
+	}
+	left := len(d.pending)
+	d.mu.Unlock()
+	if err != nil {
+		d.log.Error("deleting removed files failed; retrying", "keys", left, "err", err)
+		return true, fmt.Errorf("%d removed file(s) still in S3: %w", left, err)
+	}
+	return true, nil
 }
 
 // settle sends key's queued delete, if any, before a new version of key
