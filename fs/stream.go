@@ -76,7 +76,6 @@ func (s *stream) send(stage *os.File, p part) {
 	s.slots <- struct{}{}
 	s.wg.Add(1)
 	go func() {
-		defer s.wg.Done()
 		err := s.mp.Part(context.Background(), p.num, stage, p.off, p.size)
 		<-s.slots
 		if err != nil {
@@ -85,9 +84,11 @@ func (s *stream) send(stage *os.File, p part) {
 				s.err = err
 			}
 			s.mu.Unlock()
-			return
 		}
-		if p.evict {
+		// close waits for the parts, not for their trip to the disk; an
+		// eviction after the staging file is closed does nothing.
+		s.wg.Done()
+		if err == nil && p.evict {
 			evictWritten(stage, p.off, p.size)
 			if s.inode != nil {
 				s.inode.NotifyContent(p.off, p.size)
