@@ -150,7 +150,8 @@ func (d *deferredDeletes) Flush(ctx context.Context) error {
 }
 
 // sendQueued waits for the batch being sent, if any, then sends every
-// queued key if at least least are queued, and reports whether it sent.
+// queued key if at least least (≥ 1) are queued, and reports whether it
+// sent.
 func (d *deferredDeletes) sendQueued(ctx context.Context, least int) (bool, error) {
 	d.mu.Lock()
 	for d.sending != nil {
@@ -160,7 +161,7 @@ func (d *deferredDeletes) sendQueued(ctx context.Context, least int) (bool, erro
 		<-wait
 		d.mu.Lock()
 	}
-	if len(d.pending) == 0 || len(d.pending) < least {
+	if len(d.pending) < least {
 		d.mu.Unlock()
 		return false, nil
 	}

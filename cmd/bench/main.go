@@ -804,12 +804,12 @@ func countTree(root string) (files, dirs int, err error) {
 	return files, dirs, err
 }
 
-// rawMultipartUpload is the baseline upload: the SDK, 16 MiB parts, 8 in
-// flight, read from the local file.
 // unsignedPayload makes a request's SigV4 signature leave its body out, as
 // the SDK does on TLS and s3drive does to loopback endpoints.
 var unsignedPayload = s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 
+// rawMultipartUpload is the baseline upload: the SDK, 16 MiB parts, 8 in
+// flight, read from the local file.
 func rawMultipartUpload(ctx context.Context, c *s3.Client, key, path string, size int64, opts ...func(*s3.Options)) error {
 	f, err := os.Open(path)
 	if err != nil {
