@@ -154,6 +154,12 @@ func (f *FS) MountOptions(fsName string, allowOther, debugLog bool) *fs.Options 
 			Debug:      debugLog,
 			// 1 MiB writes: fewer round trips through the daemon per MiB.
 			MaxWrite: 1 << 20,
+			// Replies are bytes in memory, which go-fuse would still try
+			// to pass through a pipe: for a 1 MiB read that fails and logs
+			// a line (the pipe holds 1 MiB, the reply and its header more),
+			// for smaller ones it costs three system calls more than
+			// writing the reply.
+			DisableSplice: true,
 			// Lets the kernel keep enough reads and writes in flight to
 			// overlap S3 latency.
 			MaxBackground: 64,

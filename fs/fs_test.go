@@ -30,6 +30,12 @@ func testMount(t *testing.T, mem *s3backend.Memory) (string, *FS) {
 // directory it fills in.
 func testMountWith(t *testing.T, mem *s3backend.Memory, opts Options) (string, *FS) {
 	t.Helper()
+	return testMountTweaked(t, mem, opts, nil)
+}
+
+// testMountTweaked is testMountWith with go-fuse's options changed by tweak.
+func testMountTweaked(t *testing.T, mem *s3backend.Memory, opts Options, tweak func(*fs.Options)) (string, *FS) {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil || os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("FUSE unavailable under CI: /dev/fuse: %v, euid %d", err, os.Geteuid())
@@ -46,7 +52,11 @@ func testMountWith(t *testing.T, mem *s3backend.Memory, opts Options) (string, *
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	server, err := fs.Mount(dir, fsys.Root(), fsys.MountOptions("memory", false, false))
+	mountOpts := fsys.MountOptions("memory", false, false)
+	if tweak != nil {
+		tweak(mountOpts)
+	}
+	server, err := fs.Mount(dir, fsys.Root(), mountOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,14 @@ package fs
 import (
 	"bytes"
 	"io"
+	"log"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"unsafe"
 
+	"github.com/hanwen/go-fuse/v2/fs"
 	"golang.org/x/sys/unix"
 
 	"github.com/s3drive/s3drive/s3backend"
@@ -141,4 +144,47 @@ func residentPages(t *testing.T, f *os.File, off, size int) int {
 		n += int(v & 1)
 	}
 	return n
+}
+
+// TestLargeReadsAreQuiet: 1 MiB read replies go out as plain writes. go-fuse
+// would first try a pipe, which cannot hold a 1 MiB reply with its header,
+// and log a line for every MiB read.
+func TestLargeReadsAreQuiet(t *testing.T) {
+	mem := s3backend.NewMemory()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 32<<20/16)
+	mem.PutObject("big.bin", data, nil)
+	var logged lockedBuffer
+	dir, _ := testMountTweaked(t, mem, Options{}, func(o *fs.Options) {
+		o.Logger = log.New(&logged, "", 0)
+		o.MountOptions.Logger = o.Logger
+	})
+	// The kernel's default read-ahead asks for 128 KiB at a time.
+	if err := RaiseReadAhead(dir); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "big.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %v", err)
+	}
+	if out := logged.String(); out != "" {
+		t.Errorf("reading 32 MiB logged:\n%s", out)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer written from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
