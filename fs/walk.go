@@ -25,9 +25,16 @@ type listCall struct {
 }
 
 // listShared lists dirKey whole, with the HEADs of entries never seen, or
-// joins the listing of it already on its way.
+// joins the listing of it already on its way, or returns the fresh one a
+// listing that ended since the caller looked left in the cache.
 func (f *FS) listShared(ctx context.Context, dirKey string) (*cache.Listing, error) {
 	f.listMu.Lock()
+	// A listing is cached before its call is dropped from listCalls, so
+	// under listMu it is either on its way or in the cache.
+	if l, fresh := f.cache.Listing(dirKey); fresh {
+		f.listMu.Unlock()
+		return l, nil
+	}
 	if c := f.listCalls[dirKey]; c != nil {
 		f.listMu.Unlock()
 		select {
