@@ -350,7 +350,7 @@ func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 		return err
 	}
 	if !t.durable {
-		if err := b.waitObjects(t.prefix()+"/tree/", files); err != nil {
+		if err := b.waitObjects(t.prefix()+"/tree/", files, start); err != nil {
 			return err
 		}
 		b.rows[len(b.rows)-1].note += fmt.Sprintf("returns before the data is in S3; in S3 after %.2f s", time.Since(start).Seconds())
@@ -412,7 +412,7 @@ func (b *bench) landed(t tool, name string, start time.Time) error {
 	if t.durable {
 		return nil
 	}
-	if err := b.waitObjects(t.prefix()+"/"+name, 1); err != nil {
+	if err := b.waitObjects(t.prefix()+"/"+name, 1, start); err != nil {
 		return err
 	}
 	b.rows[len(b.rows)-1].note += fmt.Sprintf("; in S3 after %.2f s", time.Since(start).Seconds())
@@ -420,8 +420,10 @@ func (b *bench) landed(t tool, name string, start time.Time) error {
 }
 
 // waitObjects polls S3 (nothing else can tell) until at least n objects
-// exist under prefix: a tool that uploads after close has finished.
-func (b *bench) waitObjects(prefix string, n int) error {
+// written since since exist under prefix: a tool that uploads after close
+// has finished. Objects of earlier runs under the same names do not count.
+func (b *bench) waitObjects(prefix string, n int, since time.Time) error {
+	since = since.Truncate(time.Second) // LastModified's resolution
 	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		count := 0
 		p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
@@ -431,7 +433,7 @@ func (b *bench) waitObjects(prefix string, n int) error {
 				return err
 			}
 			for _, o := range page.Contents {
-				if !strings.HasSuffix(aws.ToString(o.Key), "/") {
+				if !strings.HasSuffix(aws.ToString(o.Key), "/") && !aws.ToTime(o.LastModified).Before(since) {
 					count++
 				}
 			}
