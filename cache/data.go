@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/sys/unix"
 )
 
 // Data keeps whole objects' content in files under one directory, so that
@@ -123,6 +124,15 @@ func (d *Data) Begin(key, etag string, size int64) (*Fill, error) {
 		return nil, err
 	}
 	return &Fill{File: f, key: key, etag: etag, size: size}, nil
+}
+
+// Reserve allocates disk blocks for n bytes from off, about to be written.
+// ext4 otherwise reserves each 4 KiB block as it is first written (delayed
+// allocation): 16% of the daemon's CPU in a cold read. Best effort: where
+// the file system cannot, the write allocates as before, and a full disk
+// is reported by the write.
+func (fl *Fill) Reserve(off, n int64) {
+	_ = unix.Fallocate(int(fl.File.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
 }
 
 // Commit makes a filled entry available. The caller keeps its open file.

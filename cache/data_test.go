@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -78,5 +79,38 @@ func TestDataCacheVersionsEvictionAndReopen(t *testing.T) {
 	os.Remove(local)
 	if cached(d2, "d.txt", "e9") != "dd" {
 		t.Error("adopted file not served after its original name was removed")
+	}
+}
+
+// TestReserveAllocatesOnlyTheRange: a chunk about to be downloaded gets its
+// disk blocks at once; the rest of the entry stays sparse, so a read in the
+// middle of a large file takes disk space for its chunk only.
+func TestReserveAllocatesOnlyTheRange(t *testing.T) {
+	d, err := OpenData(t.TempDir(), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size, chunk = 64 << 20, 16 << 20
+	fl, err := d.Begin("video.mp4", "e1", size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Abort(fl)
+	allocated := func() int64 {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(int(fl.File.Fd()), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512
+	}
+	if a := allocated(); a != 0 {
+		t.Fatalf("a new entry of %d bytes has %d allocated, want a sparse file", size, a)
+	}
+	fl.Reserve(chunk, chunk)
+	if a := allocated(); a < chunk || a > chunk+1<<20 {
+		t.Errorf("after reserving one 16 MiB chunk, %d bytes allocated", a)
+	}
+	if st, _ := fl.File.Stat(); st.Size() != size {
+		t.Errorf("size %d after reserve, want %d", st.Size(), size)
 	}
 }

@@ -100,6 +100,7 @@ func (fe *fetcher) fetch(c int) {
 	n := min(fetchChunk, fe.size-off)
 	rc, err := fe.fsys.be.Get(fe.ctx, fe.key, off, n, fe.etag)
 	if err == nil {
+		fe.fill.Reserve(off, n)
 		var got int64
 		// Large writes: the cache file's page allocation costs per call.
 		got, err = io.CopyBuffer(io.NewOffsetWriter(fe.fill.File, off), struct{ io.Reader }{rc}, make([]byte, 1<<20))
