@@ -13,8 +13,8 @@ import (
 // file. The upload reads it once from the staging file and never again, so
 // both copies only take memory from everything else on the machine (and,
 // in a VM that returns free memory to its host, apparently slow down every
-// later allocation: 1 GiB written with dd took 4.0-4.9 s
-// with both copies, 2.1-2.3 s without; the raw upload 1.6-1.7 s).
+// later allocation: 1 GiB written with dd took 4.0-4.9 s with both copies,
+// 2.1-2.3 s without; the raw upload 1.6-1.7 s).
 
 // openFlags are the FUSE open flags of a new handle. A write-only handle
 // bypasses the kernel's page cache (direct I/O): nothing can read through
