@@ -62,9 +62,11 @@ type FS struct {
 	deletes *deferredDeletes
 	// passthrough is on when asked for and the kernel accepted a probe.
 	passthrough atomic.Bool
-	log         *slog.Logger
-	root        *Dir
-	started     time.Time
+	// directMmap: the kernel maps files open for direct I/O (Linux 6.6+).
+	directMmap atomic.Bool
+	log        *slog.Logger
+	root       *Dir
+	started    time.Time
 
 	headSlots chan struct{}
 	pendingMu sync.Mutex // protects pending
@@ -169,7 +171,7 @@ func (f *FS) MountOptions(fsName string, allowOther, debugLog bool) *fs.Options 
 			// The drive clears set-user-ID bits itself on write, so the
 			// kernel stops asking for security.capability before every
 			// write request (one round trip per MiB written, otherwise).
-			ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2,
+			ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2 | fuse.CAP_DIRECT_IO_ALLOW_MMAP,
 			// The kernel enforces the modes we show, as on a local disk.
 			Options:     []string{"default_permissions"},
 			DirectMount: os.Geteuid() == 0,
@@ -212,6 +214,13 @@ func RaiseReadAhead(mountpoint string) error {
 	}
 	bdi := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
 	return os.WriteFile(bdi, []byte(fmt.Sprint(readAheadKB)), 0)
+}
+
+// Mounted records what the kernel agreed to at mount. Call it once the
+// server is mounted.
+func (f *FS) Mounted(server *fuse.Server) {
+	// Asked for in MountOptions, so granted wherever offered.
+	f.directMmap.Store(server.KernelSettings().Flags64()&fuse.CAP_DIRECT_IO_ALLOW_MMAP != 0)
 }
 
 // ProbePassthrough turns passthrough on if it was asked for (or the mount

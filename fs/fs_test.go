@@ -61,6 +61,7 @@ func testMountTweaked(t *testing.T, mem *s3backend.Memory, opts Options, tweak f
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { server.Unmount() })
+	fsys.Mounted(server)
 	if opts.Passthrough && !fsys.ProbePassthrough(server) {
 		t.Fatal("FUSE passthrough refused: this kernel (6.9+) and root should allow it")
 	}

@@ -371,7 +371,7 @@ func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 	d.fsys.cache.ClearNegative(key)
 	file.fillAttr(&out.Attr)
 	inode := d.NewInode(ctx, file, d.fsys.stable(syscall.S_IFREG))
-	return inode, file.open(flags), openFlags(flags), 0
+	return inode, file.open(flags), d.fsys.openFlags(flags, true), 0
 }
 
 // Mknod supports regular files only (some programs create files with it).

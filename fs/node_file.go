@@ -238,7 +238,7 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			return nil, 0, errno
 		}
 	}
-	return h, openFlags(flags), 0
+	return h, f.fsys.openFlags(flags, flags&syscall.O_TRUNC != 0), 0
 }
 
 func (f *File) open(flags uint32) *handle {

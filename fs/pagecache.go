@@ -16,14 +16,23 @@ import (
 // later allocation: 1 GiB written with dd took 4.0-4.9 s with both copies,
 // 2.1-2.3 s without; the raw upload 1.6-1.7 s).
 
-// openFlags are the FUSE open flags of a new handle. A write-only handle
-// bypasses the kernel's page cache (direct I/O): nothing can read through
-// it, so caching its pages gains nothing, and the kernel invalidates the
-// pages other handles cached for each range written, as it does for a
-// local file's O_DIRECT writes.
-func openFlags(flags uint32) uint32 {
-	if flags&syscall.O_ACCMODE == syscall.O_WRONLY {
+// openFlags are the FUSE open flags of a new handle; fromEmpty: the file
+// is new or truncated by this open. A writer's handle bypasses the
+// kernel's page cache (direct I/O), and the kernel invalidates the pages
+// other handles cached for each range written, as it does for a local
+// file's O_DIRECT writes. Writers are the write-only handles (cp, dd,
+// rsync, tar), which nothing can read through, and the read-write ones
+// that start an empty file (Go's os.Create, fopen "w+"): what they read
+// back comes from the staging file. The latter only where the kernel maps
+// files in direct I/O, so that mmap keeps working.
+func (f *FS) openFlags(flags uint32, fromEmpty bool) uint32 {
+	switch flags & syscall.O_ACCMODE {
+	case syscall.O_WRONLY:
 		return fuse.FOPEN_DIRECT_IO
+	case syscall.O_RDWR:
+		if fromEmpty && f.directMmap.Load() {
+			return fuse.FOPEN_DIRECT_IO
+		}
 	}
 	return 0
 }

@@ -188,3 +188,54 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestNewFileMapsThroughReadWriteHandle: a read-write handle that starts a
+// file empty (Go's os.Create) bypasses the page cache like a write-only
+// one, yet the program can still read back and map what it wrote, and
+// what it changes through the mapping is what S3 gets.
+func TestNewFileMapsThroughReadWriteHandle(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	if !fsys.directMmap.Load() {
+		t.Fatal("the kernel (6.6+) did not grant mmap of direct I/O files")
+	}
+	f, err := os.Create(filepath.Join(dir, "report.dat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	body := bytes.Repeat([]byte("abcdefgh"), 4096) // 32 KiB
+	if _, err := f.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	back := make([]byte, len(body))
+	if _, err := f.ReadAt(back, 0); err != nil || !bytes.Equal(back, body) {
+		t.Fatalf("read back through the writer: %v", err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, len(body), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("mmap of a file the handle created: %v", err)
+	}
+	if !bytes.Equal(m, body) {
+		t.Error("the mapping shows other bytes than were written")
+	}
+	copy(m[4096:], "changed through the mapping")
+	copy(body[4096:], "changed through the mapping")
+	if err := unix.Msync(m, unix.MS_SYNC); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Munmap(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := mem.Get(t.Context(), "report.dat", 0, -1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if stored, _ := io.ReadAll(rc); !bytes.Equal(stored, body) {
+		t.Errorf("S3 holds %d bytes that differ from what was written and mapped", len(stored))
+	}
+}

@@ -239,6 +239,7 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	if err := server.WaitMount(); err != nil {
 		return fmt.Errorf("mounting %s: %w", mountpoint, err)
 	}
+	fsys.Mounted(server)
 	if err := s3fs.RaiseReadAhead(mountpoint); err != nil {
 		log.Debug("kernel read-ahead left at its default", "err", err)
 	}
