@@ -168,10 +168,14 @@ func (f *FS) MountOptions(fsName string, allowOther, debugLog bool) *fs.Options 
 			// Without this the kernel asks for security.* xattrs around
 			// every write; S3 has none.
 			IgnoreSecurityLabels: true,
-			// The drive clears set-user-ID bits itself on write, so the
-			// kernel stops asking for security.capability before every
-			// write request (one round trip per MiB written, otherwise).
-			ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2 | fuse.CAP_DIRECT_IO_ALLOW_MMAP,
+			// HANDLE_KILLPRIV_V2: the drive clears set-user-ID bits itself
+			// on write, so the kernel stops asking for security.capability
+			// before every write request (one round trip per MiB written,
+			// otherwise). DIRECT_IO_ALLOW_MMAP: files open in direct I/O
+			// can still be mapped (see openFlags). ATOMIC_O_TRUNC: O_TRUNC
+			// arrives with the open, instead of as a truncate after it, so
+			// the open knows it starts the file empty.
+			ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2 | fuse.CAP_DIRECT_IO_ALLOW_MMAP | fuse.CAP_ATOMIC_O_TRUNC,
 			// The kernel enforces the modes we show, as on a local disk.
 			Options:     []string{"default_permissions"},
 			DirectMount: os.Geteuid() == 0,

@@ -190,9 +190,10 @@ func (b *lockedBuffer) String() string {
 }
 
 // TestNewFileMapsThroughReadWriteHandle: a read-write handle that starts a
-// file empty (Go's os.Create) bypasses the page cache like a write-only
-// one, yet the program can still read back and map what it wrote, and
-// what it changes through the mapping is what S3 gets.
+// file empty (Go's os.Create, of a new file or over an existing one)
+// bypasses the page cache like a write-only one, yet the program can still
+// read back and map what it wrote, and what it changes through the mapping
+// is what S3 gets.
 func TestNewFileMapsThroughReadWriteHandle(t *testing.T) {
 	mem := s3backend.NewMemory()
 	dir, fsys := testMount(t, mem)
@@ -237,5 +238,38 @@ func TestNewFileMapsThroughReadWriteHandle(t *testing.T) {
 	defer rc.Close()
 	if stored, _ := io.ReadAll(rc); !bytes.Equal(stored, body) {
 		t.Errorf("S3 holds %d bytes that differ from what was written and mapped", len(stored))
+	}
+
+	// Created again over the object (O_TRUNC, which the open now sees):
+	// the same, and only the new bytes remain.
+	g, err := os.Create(filepath.Join(dir, "report.dat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if st, _ := g.Stat(); st.Size() != 0 {
+		t.Errorf("size %d after O_TRUNC, want 0", st.Size())
+	}
+	if _, err := g.WriteString("short"); err != nil {
+		t.Fatal(err)
+	}
+	m, err = unix.Mmap(int(g.Fd()), 0, 5, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("mmap of a file the handle truncated: %v", err)
+	}
+	if string(m) != "short" {
+		t.Errorf("mapping shows %q", m)
+	}
+	unix.Munmap(m)
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rc2, err := mem.Get(t.Context(), "report.dat", 0, -1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc2.Close()
+	if stored, _ := io.ReadAll(rc2); string(stored) != "short" {
+		t.Errorf("S3 holds %q after the truncating create, want %q", stored, "short")
 	}
 }
