@@ -707,6 +707,11 @@ func TestDataCacheReadsOnce(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dir, "new.bin")); !slices.Equal(got, written) || gets() != before {
 		t.Errorf("reading back a written file: %d bytes, %d GETs", len(got), gets()-before)
 	}
+	// It joins when its last handle is released, which the kernel sends
+	// after close returns.
+	waitUntil(t, "the written file to join the data cache", func() bool {
+		return dc.Size() == int64(len(data)+adoptMin)
+	})
 	// Removing a file frees its cached copy.
 	size := dc.Size()
 	os.Remove(filepath.Join(dir, "movie.bin"))
@@ -727,11 +732,20 @@ func TestPassthroughReadsCachedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, _ := testMountWith(t, mem, Options{Data: dc, Passthrough: true})
+	dir, fsys := testMountWith(t, mem, Options{Data: dc, Passthrough: true})
 	p := filepath.Join(dir, "report.pdf")
 	if got, err := os.ReadFile(p); err != nil || !slices.Equal(got, body) {
 		t.Fatalf("first read: %v", err)
 	}
+	// That read went through the daemon (the file was not cached yet);
+	// passthrough starts once the kernel has released its handle, which
+	// it does after close returns.
+	file := fsys.root.EmbeddedInode().GetChild("report.pdf").Operations().(*File)
+	waitUntil(t, "the first reader's release", func() bool {
+		file.mu.Lock()
+		defer file.mu.Unlock()
+		return file.normalHandles == 0
+	})
 	gets := mem.Counters()[s3backend.OpGet]
 	r, err := os.Open(p)
 	if err != nil {
@@ -761,8 +775,8 @@ func TestPassthroughReadsCachedFiles(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := os.ReadFile(p); len(got) != len(body)+1 || got[len(body)] != '!' {
-		t.Errorf("after the append: %d bytes", len(got))
+	if got, err := os.ReadFile(p); len(got) != len(body)+1 || got[len(body)] != '!' {
+		t.Errorf("after the append: %d bytes (%v)", len(got), err)
 	}
 }
 

@@ -57,6 +57,13 @@ type File struct {
 	// close(2) sends before it returns — not at Release, which the kernel
 	// sends later, on its own time: the next open must see the close.
 	liveNormal, livePassthrough int
+	// normalHandles counts ordinary handles until their Release. go-fuse
+	// drops an inode's passthrough backing file at the Release of any of
+	// its handles, passthrough or not; a passthrough open after that
+	// registers a second backing file, which the kernel refuses (EIO) while
+	// another passthrough descriptor holds the first. So passthrough starts
+	// only once every ordinary handle is released.
+	normalHandles int
 }
 
 var (
@@ -245,6 +252,7 @@ func (f *File) open(flags uint32) *handle {
 	f.mu.Lock()
 	f.handles++
 	f.liveNormal++
+	f.normalHandles++
 	f.mu.Unlock()
 	return &handle{file: f}
 }
@@ -289,10 +297,11 @@ func (f *File) openCached() (fs.FileHandle, bool) {
 	}
 	f.handles++
 	h := &handle{file: f, cached: cached, cachedETag: f.meta.ETag}
-	// Passthrough only where no ordinary open is live: the kernel refuses
-	// to mix modes.
-	if !f.fsys.passthrough.Load() || f.liveNormal > 0 {
+	// Passthrough only where no ordinary handle is left: the kernel
+	// refuses to mix modes, and go-fuse to mix releases (normalHandles).
+	if !f.fsys.passthrough.Load() || f.normalHandles > 0 {
 		f.liveNormal++
+		f.normalHandles++
 		return h, true
 	}
 	f.livePassthrough++
@@ -565,10 +574,13 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	return 0
 }
 
-func (f *File) release() {
+func (f *File) release(passthrough bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.handles--
+	if !passthrough {
+		f.normalHandles--
+	}
 	if f.handles > 0 || f.uploading {
 		return // an upload in flight drops the stage when it ends
 	}
@@ -806,6 +818,6 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	h.dropReadersLocked()
 	h.mu.Unlock()
-	h.file.release()
+	h.file.release(h.passthrough)
 	return 0
 }
