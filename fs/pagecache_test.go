@@ -71,13 +71,8 @@ func TestOpenReaderSeesWrites(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := mem.Get(t.Context(), "notes.txt", 0, -1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	if stored, _ := io.ReadAll(rc); !bytes.Equal(stored, want) {
-		t.Errorf("S3 holds %d bytes, want the %d written", len(stored), len(want))
+	if got := stored(t, mem, "notes.txt"); !bytes.Equal(got, want) {
+		t.Errorf("S3 holds %d bytes, want the %d written", len(got), len(want))
 	}
 }
 
@@ -231,13 +226,8 @@ func TestNewFileMapsThroughReadWriteHandle(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := mem.Get(t.Context(), "report.dat", 0, -1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	if stored, _ := io.ReadAll(rc); !bytes.Equal(stored, body) {
-		t.Errorf("S3 holds %d bytes that differ from what was written and mapped", len(stored))
+	if got := stored(t, mem, "report.dat"); !bytes.Equal(got, body) {
+		t.Errorf("S3 holds %d bytes that differ from what was written and mapped", len(got))
 	}
 
 	// Created again over the object (O_TRUNC, which the open now sees):
@@ -264,12 +254,22 @@ func TestNewFileMapsThroughReadWriteHandle(t *testing.T) {
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rc2, err := mem.Get(t.Context(), "report.dat", 0, -1, "")
+	if got := stored(t, mem, "report.dat"); string(got) != "short" {
+		t.Errorf("S3 holds %q after the truncating create, want %q", got, "short")
+	}
+}
+
+// stored is what S3 holds under key.
+func stored(t *testing.T, mem *s3backend.Memory, key string) []byte {
+	t.Helper()
+	rc, err := mem.Get(t.Context(), key, 0, -1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc2.Close()
-	if stored, _ := io.ReadAll(rc2); string(stored) != "short" {
-		t.Errorf("S3 holds %q after the truncating create, want %q", stored, "short")
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return b
 }
