@@ -276,16 +276,6 @@ func (f *FS) prefetch(keys []string) {
 	}
 }
 
-// list returns the directory's listing for readdir, from the cache when
-// fresh, else from S3 (every page), and starts HEADs for the objects never
-// seen: a readdir is usually followed by a stat of every entry.
-func (f *FS) list(ctx context.Context, dirKey string) (*cache.Listing, error) {
-	if l, fresh := f.cache.Listing(dirKey); fresh {
-		return l, nil
-	}
-	return f.listShared(ctx, dirKey)
-}
-
 // fetchListing lists dirKey from S3, at most maxPages pages (0: all). A
 // complete listing is cached; one cut short is not, and complete is false.
 // With prefetch, objects never seen are HEADed in the background.

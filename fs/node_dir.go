@@ -109,7 +109,7 @@ func (d *Dir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	if !ok {
 		return nil, syscall.ENOENT
 	}
-	l, err := d.fsys.list(ctx, dirKey)
+	l, err := d.fsys.listShared(ctx, dirKey)
 	if err != nil {
 		return nil, toErrno(d.fsys.log, "readdir", dirKey, err)
 	}

@@ -52,11 +52,12 @@ type File struct {
 	streamOK bool
 	// fetch is the download into the data cache that reads share.
 	fetch *fetcher
-	// liveNormal and livePassthrough count open descriptors of each kind
-	// the kernel still holds. They drop at a handle's first Flush — which
-	// close(2) sends before it returns — not at Release, which the kernel
-	// sends later, on its own time: the next open must see the close.
-	liveNormal, livePassthrough int
+	// livePassthrough counts passthrough descriptors the kernel still
+	// holds (a writable open beside one gets ETXTBSY). It drops at a
+	// handle's first Flush — which close(2) sends before it returns — not
+	// at Release, which the kernel sends later, on its own time: the next
+	// open must see the close.
+	livePassthrough int
 	// normalHandles counts ordinary handles until their Release. go-fuse
 	// drops an inode's passthrough backing file at the Release of any of
 	// its handles, passthrough or not; a passthrough open after that
@@ -251,7 +252,6 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 func (f *File) open(flags uint32) *handle {
 	f.mu.Lock()
 	f.handles++
-	f.liveNormal++
 	f.normalHandles++
 	f.mu.Unlock()
 	return &handle{file: f}
@@ -272,8 +272,6 @@ func (h *handle) closed() {
 	f.mu.Lock()
 	if h.passthrough {
 		f.livePassthrough--
-	} else {
-		f.liveNormal--
 	}
 	f.mu.Unlock()
 }
@@ -300,7 +298,6 @@ func (f *File) openCached() (fs.FileHandle, bool) {
 	// Passthrough only where no ordinary handle is left: the kernel
 	// refuses to mix modes, and go-fuse to mix releases (normalHandles).
 	if !f.fsys.passthrough.Load() || f.normalHandles > 0 {
-		f.liveNormal++
 		f.normalHandles++
 		return h, true
 	}

@@ -90,9 +90,7 @@ func (s *stream) send(stage *os.File, p part) {
 		s.wg.Done()
 		if err == nil && p.evict {
 			evictWritten(stage, p.off, p.size)
-			if s.inode != nil {
-				s.inode.NotifyContent(p.off, p.size)
-			}
+			s.inode.NotifyContent(p.off, p.size)
 		}
 	}()
 }

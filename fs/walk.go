@@ -24,9 +24,10 @@ type listCall struct {
 	err  error
 }
 
-// listShared lists dirKey whole, with the HEADs of entries never seen, or
-// joins the listing of it already on its way, or returns the fresh one a
-// listing that ended since the caller looked left in the cache.
+// listShared returns dirKey's listing (readdir's, and a walk's ahead of
+// it): from the cache when fresh, else it joins the listing on its way, or
+// lists the folder from S3 (every page) and starts HEADs for the objects
+// never seen, since a readdir is usually followed by a stat of every entry.
 func (f *FS) listShared(ctx context.Context, dirKey string) (*cache.Listing, error) {
 	f.listMu.Lock()
 	// A listing is cached before its call is dropped from listCalls, so
@@ -98,9 +99,7 @@ func (f *FS) walking(dirKey string) {
 			f.walkSlots <- struct{}{}
 			go func() {
 				defer func() { <-f.walkSlots }()
-				if _, fresh := f.cache.Listing(sub); !fresh {
-					f.listShared(context.Background(), sub)
-				}
+				f.listShared(context.Background(), sub) // fresh by now: no request
 			}()
 		}
 	}()
