@@ -98,7 +98,8 @@ func TestCopyTreeThenListAfterRemount(t *testing.T) {
 	}
 	m.unmount()
 
-	m = startMount(t, cacheDir)
+	// A TTL that outlasts two walks, however slow (the race detector's).
+	m = startMount(t, cacheDir, "--metadata-ttl", "1m")
 	var listing string
 	cost = m.requests(func() { listing = run(t, "ls", "-lR", m.dir) })
 	if cost["HeadObject"] != 0 {
