@@ -24,6 +24,9 @@ var (
 	ErrPrecondition  = errors.New("object changed (precondition failed)")
 	ErrUnreachable   = errors.New("endpoint unreachable")
 	ErrNoCredentials = errors.New("no AWS credentials found")
+	// ErrNotImplemented: the server does not support a request or one of
+	// its conditions.
+	ErrNotImplemented = errors.New("not implemented by the server")
 )
 
 // ObjectInfo describes one object. Metadata is only filled by Head (listings
@@ -81,11 +84,28 @@ type Backend interface {
 	// Delete removes keys, in batches where the store supports it. Deleting
 	// a missing key is not an error.
 	Delete(ctx context.Context, keys ...string) error
+	// Remove deletes each key only if it still holds the version named by
+	// its ETag (If-Match; no ETag: whatever it holds). Keys the store kept
+	// because they changed are returned, not reported as an error: a newer
+	// version, written by anyone, survives a removal queued before it.
+	Remove(ctx context.Context, removals []Removal) (kept []string, err error)
+	// MaxKeyLen is the longest key, relative to the mount's root, the store
+	// accepts (S3: 1,024 bytes with the prefix).
+	MaxKeyLen() int
 	// Presign returns a temporary GET URL for key.
 	Presign(ctx context.Context, key string, ttl time.Duration) (string, error)
 	// Counters reports how many requests of each kind were sent.
 	Counters() map[string]int64
 }
+
+// Removal is one key to delete, and the version it is meant to delete.
+type Removal struct {
+	Key  string
+	ETag string // without quotes; empty: any version
+}
+
+// MaxKey is S3's limit on a key's length in bytes.
+const MaxKey = 1024
 
 // Multipart is a multipart upload fed part by part. Parts may be sent
 // concurrently and in any order; every part but the last must be the

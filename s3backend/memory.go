@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -206,23 +207,39 @@ func (m *Memory) Copy(ctx context.Context, src, dst string, size int64, opts *Pu
 }
 
 func (m *Memory) Delete(ctx context.Context, keys ...string) error {
+	removals := make([]Removal, len(keys))
+	for i, k := range keys {
+		removals[i] = Removal{Key: k}
+	}
+	_, err := m.Remove(ctx, removals)
+	return err
+}
+
+func (m *Memory) Remove(ctx context.Context, removals []Removal) ([]string, error) {
 	op := OpDelete
-	if len(keys) > 1 {
+	if len(removals) > 1 {
 		op = OpDeleteBatch
 	}
-	for start := 0; start < len(keys); start += deleteBatch {
-		batch := keys[start:min(start+deleteBatch, len(keys))]
-		if err := m.begin(op, batch[0]); err != nil {
-			return err
+	var kept []string
+	for batch := range slices.Chunk(removals, deleteBatch) {
+		if err := m.begin(op, batch[0].Key); err != nil {
+			return kept, err
 		}
 		m.mu.Lock()
-		for _, k := range batch {
-			delete(m.objects, k)
+		for _, r := range batch {
+			if o, ok := m.objects[r.Key]; ok && r.ETag != "" && o.etag != r.ETag {
+				kept = append(kept, r.Key)
+				continue
+			}
+			delete(m.objects, r.Key)
 		}
 		m.mu.Unlock()
 	}
-	return nil
+	return kept, nil
 }
+
+// MaxKeyLen is S3's.
+func (m *Memory) MaxKeyLen() int { return MaxKey }
 
 func (m *Memory) Presign(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	return "memory://" + key + "?expires=" + time.Now().Add(ttl).UTC().Format(time.RFC3339), nil

@@ -471,33 +471,62 @@ func (b *S3) copyLarge(ctx context.Context, src, dst, source string, size int64,
 }
 
 func (b *S3) Delete(ctx context.Context, keys ...string) error {
-	if len(keys) == 1 {
-		_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(keys[0]))})
-		if err != nil && !errors.Is(b.wrap("", "", err), ErrNotFound) {
-			return b.wrap("DELETE", keys[0], err)
-		}
-		return nil
+	removals := make([]Removal, len(keys))
+	for i, k := range keys {
+		removals[i] = Removal{Key: k}
 	}
-	for start := 0; start < len(keys); start += deleteBatch {
-		batch := keys[start:min(start+deleteBatch, len(keys))]
+	_, err := b.Remove(ctx, removals)
+	return err
+}
+
+func (b *S3) Remove(ctx context.Context, removals []Removal) ([]string, error) {
+	if len(removals) == 1 {
+		r := removals[0]
+		_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(r.Key)),
+			IfMatch: quoteETag(r.ETag)})
+		switch err := b.wrap("DELETE", r.Key, err); {
+		case err == nil || errors.Is(err, ErrNotFound):
+			return nil, nil
+		case errors.Is(err, ErrPrecondition):
+			return []string{r.Key}, nil
+		default:
+			return nil, err
+		}
+	}
+	var kept []string
+	for batch := range slices.Chunk(removals, deleteBatch) {
 		ids := make([]types.ObjectIdentifier, len(batch))
-		for i, k := range batch {
-			ids[i] = types.ObjectIdentifier{Key: aws.String(b.full(k))}
+		for i, r := range batch {
+			ids[i] = types.ObjectIdentifier{Key: aws.String(b.full(r.Key)), ETag: quoteETag(r.ETag)}
 		}
 		out, err := b.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
 			Bucket: &b.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
 		})
 		if err != nil {
-			return b.wrap("DELETE batch", batch[0], err)
+			return kept, b.wrap("DELETE batch", batch[0].Key, err)
 		}
 		for _, e := range out.Errors {
-			if aws.ToString(e.Code) == "NoSuchKey" {
-				continue
+			switch aws.ToString(e.Code) {
+			case "NoSuchKey":
+			case "PreconditionFailed":
+				kept = append(kept, b.rel(aws.ToString(e.Key)))
+			default:
+				return kept, fmt.Errorf("DELETE %q: %s: %s", b.rel(aws.ToString(e.Key)), aws.ToString(e.Code), aws.ToString(e.Message))
 			}
-			return fmt.Errorf("DELETE %q: %s: %s", b.rel(aws.ToString(e.Key)), aws.ToString(e.Code), aws.ToString(e.Message))
 		}
 	}
-	return nil
+	return kept, nil
+}
+
+// MaxKeyLen leaves room for the client-folder prefix.
+func (b *S3) MaxKeyLen() int { return MaxKey - len(b.prefix) }
+
+// quoteETag is an ETag as conditional headers carry it, or nil for none.
+func quoteETag(etag string) *string {
+	if etag == "" {
+		return nil
+	}
+	return aws.String(`"` + etag + `"`)
 }
 
 func (b *S3) Presign(ctx context.Context, key string, ttl time.Duration) (string, error) {
@@ -512,6 +541,9 @@ func (b *S3) Presign(ctx context.Context, key string, ttl time.Duration) (string
 // wrap turns an SDK error into one that wraps this package's sentinels and
 // names the operation and key.
 func (b *S3) wrap(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		var sentinel error
@@ -524,6 +556,8 @@ func (b *S3) wrap(op, key string, err error) error {
 			sentinel = ErrAccessDenied
 		case "PreconditionFailed":
 			sentinel = ErrPrecondition
+		case "NotImplemented":
+			sentinel = ErrNotImplemented
 		}
 		if sentinel != nil {
 			return fmt.Errorf("%s %q: %w (%s)", op, key, sentinel, apiErr.ErrorCode())
