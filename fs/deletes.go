@@ -3,9 +3,11 @@ package fs
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -31,38 +33,86 @@ const (
 	deleteRetry = 5 * time.Second
 )
 
+// removal is one queued delete: the version of the key it removes (its
+// ETag, sent as If-Match so that a version written since, by anyone,
+// survives), and when it was queued, so that a write that began before it
+// cannot cancel it.
+type removal struct {
+	etag string
+	// tombstone: a folder without a marker. Nothing is sent for it; it
+	// hides the folder's prefix from listings until the batch that
+	// removes the folder's last files is confirmed.
+	tombstone bool
+	gen       uint64
+}
+
 // deferredDeletes is the backend as the filesystem sees it: deletes of
 // files (unlink, the old name of a rename) are queued and sent in batches
 // of up to 1,000 keys per DeleteObjects, instead of one request per file,
-// which is what makes rm -rf and rsync's renames cheap. Until a queued
-// delete is sent, the key is already gone for this mount: HEAD, GET and
-// listings do not show it. A write to a queued key (a file recreated under
-// the same name) sends its delete first, so the delete can never remove
-// the new version. rmdir, folder renames and unmount send the queue first.
+// which is what makes rm -rf and rsync's renames cheap.
+//
+// Its guarantees, which the stress test in integration checks:
+//   - Until S3 confirms a queued removal, the key is gone for this mount:
+//     HEAD, GET and listings (objects and folder prefixes) do not show it,
+//     including answers to requests sent before the removal was queued
+//     and answered after it was confirmed.
+//   - A queued removal never deletes a version written after it was
+//     queued. This mount's own writes are ordered against it: a write of
+//     a key waits for a batch in flight that holds the key, a batch skips
+//     keys being written, and a write that succeeds cancels the removal.
+//     Other clients' writes are protected by the ETag condition, where the
+//     server honours it.
+//
+// rmdir, folder renames and unmount send the queue first.
 type deferredDeletes struct {
 	s3backend.Backend
 	log   *slog.Logger
 	delay time.Duration // deleteDelay
 
 	mu       sync.Mutex // protects the following
-	pending  map[string]bool
+	pending  map[string]removal
+	gen      uint64          // counts removals queued
+	inFlight map[string]bool // keys of the batch being sent
+	writing  map[string]int  // keys with a write in flight
 	timer    *time.Timer
 	sending  chan struct{} // closed when the batch being sent is done
 	draining bool          // drain is running
 	failing  bool          // the last send failed: only its retry sends
+	// Confirmed removals, for the reads in flight when they were
+	// confirmed: seq counts confirmations, gone holds each key's, and
+	// reads counts the reads in flight by the seq they started at.
+	seq   uint64
+	gone  map[string]uint64
+	reads map[uint64]int
+	// unconditional: the server refused If-Match on deletes; they go
+	// without it (logged once).
+	unconditional bool
 }
 
 func newDeferredDeletes(be s3backend.Backend, log *slog.Logger) *deferredDeletes {
-	return &deferredDeletes{Backend: be, log: log, delay: deleteDelay, pending: map[string]bool{}}
+	return &deferredDeletes{Backend: be, log: log, delay: deleteDelay, pending: map[string]removal{},
+		inFlight: map[string]bool{}, writing: map[string]int{}, gone: map[string]uint64{}, reads: map[uint64]int{}}
 }
 
-// DeleteLater queues keys for deletion.
-func (d *deferredDeletes) DeleteLater(keys ...string) {
+// DeleteLater queues key for deletion; etag names the version to delete
+// ("" for whatever S3 holds).
+func (d *deferredDeletes) DeleteLater(key, etag string) {
+	d.queue(key, removal{etag: etag})
+}
+
+// RemoveFolder queues the removal of a folder whose files are removed
+// (queued or gone): its marker if it has one, else a tombstone that hides
+// the folder until its files' removals are confirmed.
+func (d *deferredDeletes) RemoveFolder(dirKey string, hasMarker bool) {
+	d.queue(dirKey, removal{tombstone: !hasMarker})
+}
+
+func (d *deferredDeletes) queue(key string, r removal) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, k := range keys {
-		d.pending[k] = true
-	}
+	d.gen++
+	r.gen = d.gen
+	d.pending[key] = r
 	if d.timer == nil {
 		d.timer = time.AfterFunc(d.delay, func() { d.Flush(context.Background()) })
 	}
@@ -82,7 +132,7 @@ func (d *deferredDeletes) drain() {
 			continue
 		}
 		d.mu.Lock()
-		if err == nil && len(d.pending) >= deleteMinBatch {
+		if err == nil && sent && len(d.pending) >= deleteMinBatch {
 			// Queued since sendQueued looked.
 			d.mu.Unlock()
 			continue
@@ -93,39 +143,91 @@ func (d *deferredDeletes) drain() {
 	}
 }
 
-// send deletes keys, sorted children first: files in batches sent
-// deleteParallel at a time (a server deletes one batch's keys one after
+// queued is one removal taken from the queue for a batch.
+type queued struct {
+	key string
+	removal
+}
+
+// send deletes a batch, children first: files in chunks sent
+// deleteParallel at a time (a server deletes one chunk's keys one after
 // another: rm -rf of 1,168 files took 15% less time), then folder markers
-// in order, deepest first.
-func (d *deferredDeletes) send(ctx context.Context, keys []string) error {
-	var files, markers []string
-	for _, k := range keys {
-		if strings.HasSuffix(k, "/") {
-			markers = append(markers, k)
+// in order, deepest first. It returns the keys that are settled (deleted,
+// or kept by S3 because they changed) and the first error.
+func (d *deferredDeletes) send(ctx context.Context, batch []queued) (settled []string, kept []string, err error) {
+	var files, markers []queued
+	for _, q := range batch {
+		if strings.HasSuffix(q.key, "/") {
+			markers = append(markers, q)
 		} else {
-			files = append(files, k)
+			files = append(files, q)
 		}
 	}
-	var (
-		errMu    sync.Mutex
-		firstErr error
-	)
-	deleteSome := func(batch []string) {
-		if err := d.Delete(ctx, batch...); err != nil {
-			errMu.Lock()
-			firstErr = cmp.Or(firstErr, err)
-			errMu.Unlock()
+	var mu sync.Mutex // protects the results
+	removeSome := func(chunk []queued) {
+		var removals []s3backend.Removal
+		var tombstones []string
+		for _, q := range chunk {
+			if q.tombstone {
+				tombstones = append(tombstones, q.key)
+			} else {
+				removals = append(removals, s3backend.Removal{Key: q.key, ETag: q.etag})
+			}
+		}
+		var keptHere []string
+		var errHere error
+		if len(removals) > 0 {
+			keptHere, errHere = d.remove(ctx, removals)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if errHere != nil {
+			err = cmp.Or(err, errHere)
+			return
+		}
+		kept = append(kept, keptHere...)
+		for _, q := range chunk {
+			settled = append(settled, q.key)
 		}
 	}
 	size := min(deleteBatch, max(deleteMinBatch, (len(files)+deleteParallel-1)/deleteParallel))
-	parallel(deleteParallel, slices.Collect(slices.Chunk(files, size)), nil, deleteSome)
-	if firstErr != nil {
-		return firstErr // the markers' folders may not be empty
+	parallel(deleteParallel, slices.Collect(slices.Chunk(files, size)), nil, removeSome)
+	if err != nil {
+		return settled, kept, err // the markers' folders may not be empty
 	}
-	for batch := range slices.Chunk(markers, deleteBatch) {
-		deleteSome(batch)
+	for chunk := range slices.Chunk(markers, deleteBatch) {
+		removeSome(chunk)
 	}
-	return firstErr
+	return settled, kept, err
+}
+
+// remove sends removals with their ETag conditions, or without them once
+// the server has refused one.
+func (d *deferredDeletes) remove(ctx context.Context, removals []s3backend.Removal) ([]string, error) {
+	d.mu.Lock()
+	unconditional := d.unconditional
+	d.mu.Unlock()
+	if unconditional {
+		removals = withoutETags(removals)
+	}
+	kept, err := d.Backend.Remove(ctx, removals)
+	if errors.Is(err, s3backend.ErrNotImplemented) && !unconditional {
+		d.mu.Lock()
+		d.unconditional = true
+		d.mu.Unlock()
+		d.log.Warn("the server does not support conditional deletes (If-Match); a file another client "+
+			"rewrites just before this mount's queued removal of it is deleted", "err", err)
+		return d.Backend.Remove(ctx, withoutETags(removals))
+	}
+	return kept, err
+}
+
+func withoutETags(removals []s3backend.Removal) []s3backend.Removal {
+	out := slices.Clone(removals)
+	for i := range out {
+		out[i].ETag = ""
+	}
+	return out
 }
 
 func (d *deferredDeletes) isDraining() bool {
@@ -137,10 +239,12 @@ func (d *deferredDeletes) isDraining() bool {
 func (d *deferredDeletes) isPending(key string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.pending[key]
+	_, ok := d.pending[key]
+	return ok
 }
 
 // Flush sends every queued delete now and returns once they are done.
+// Keys being written are left queued: their write settles them.
 func (d *deferredDeletes) Flush(ctx context.Context) error {
 	for {
 		if sent, err := d.sendQueued(ctx, 1); !sent || err != nil {
@@ -150,8 +254,8 @@ func (d *deferredDeletes) Flush(ctx context.Context) error {
 }
 
 // sendQueued waits for the batch being sent, if any, then sends every
-// queued key if at least least (≥ 1) are queued, and reports whether it
-// sent.
+// queued key not being written if at least least (≥ 1) are, and reports
+// whether it sent.
 func (d *deferredDeletes) sendQueued(ctx context.Context, least int) (bool, error) {
 	d.mu.Lock()
 	for d.sending != nil {
@@ -161,7 +265,13 @@ func (d *deferredDeletes) sendQueued(ctx context.Context, least int) (bool, erro
 		<-wait
 		d.mu.Lock()
 	}
-	if len(d.pending) < least {
+	batch := make([]queued, 0, len(d.pending))
+	for k, r := range d.pending {
+		if d.writing[k] == 0 {
+			batch = append(batch, queued{k, r})
+		}
+	}
+	if len(batch) < least {
 		d.mu.Unlock()
 		return false, nil
 	}
@@ -169,30 +279,50 @@ func (d *deferredDeletes) sendQueued(ctx context.Context, least int) (bool, erro
 		d.timer.Stop()
 		d.timer = nil
 	}
-	keys := make([]string, 0, len(d.pending))
-	for k := range d.pending {
-		keys = append(keys, k)
-	}
 	// Children before their parents ("a/b" sorts after "a/"): servers
 	// that keep folders as directories, such as versitygw, refuse to
 	// delete a marker whose folder still holds something.
-	slices.Sort(keys)
-	slices.Reverse(keys)
+	slices.SortFunc(batch, func(a, b queued) int { return strings.Compare(b.key, a.key) })
+	for _, q := range batch {
+		d.inFlight[q.key] = true
+	}
 	done := make(chan struct{})
 	d.sending = done
 	d.mu.Unlock()
 
-	err := d.send(context.WithoutCancel(ctx), keys)
+	settled, kept, err := d.send(context.WithoutCancel(ctx), batch)
 
 	d.mu.Lock()
+	gens := make(map[string]uint64, len(batch))
+	for _, q := range batch {
+		gens[q.key] = q.gen
+		delete(d.inFlight, q.key)
+	}
+	var confirmed []string
+	for _, k := range settled {
+		if r, ok := d.pending[k]; ok && r.gen == gens[k] {
+			delete(d.pending, k)
+			confirmed = append(confirmed, k)
+		}
+	}
+	d.confirmLocked(confirmed)
 	d.sending = nil
 	close(done)
 	d.failing = err != nil
-	if err != nil && len(d.pending) > 0 && d.timer == nil {
-		d.timer = time.AfterFunc(deleteRetry, func() { d.Flush(context.Background()) })
+	if len(d.pending) > 0 && d.timer == nil {
+		// Keys skipped while being written, queued meanwhile, or failed.
+		wait := d.delay
+		if err != nil {
+			wait = deleteRetry
+		}
+		d.timer = time.AfterFunc(wait, func() { d.Flush(context.Background()) })
 	}
 	left := len(d.pending)
 	d.mu.Unlock()
+	if len(kept) > 0 {
+		d.log.Warn("removal skipped: the object changed in S3 since this mount removed it; the newer version stays",
+			"keys", kept)
+	}
 	if err != nil {
 		d.log.Error("deleting removed files failed; retrying", "keys", left, "err", err)
 		return true, fmt.Errorf("%d removed file(s) still in S3: %w", left, err)
@@ -200,65 +330,171 @@ func (d *deferredDeletes) sendQueued(ctx context.Context, least int) (bool, erro
 	return true, nil
 }
 
-// settle sends key's queued delete, if any, before a new version of key
-// is written.
-func (d *deferredDeletes) settle(ctx context.Context, key string) error {
-	d.mu.Lock()
-	queued := d.pending[key]
-	d.mu.Unlock()
-	if !queued {
-		return nil
+// confirmLocked records keys whose removal S3 confirmed, for the reads in
+// flight: an answer to a request sent before then may still show them.
+func (d *deferredDeletes) confirmLocked(keys []string) {
+	if len(keys) == 0 || len(d.reads) == 0 {
+		return
 	}
-	return d.Delete(ctx, key)
+	d.seq++
+	for _, k := range keys {
+		d.gone[k] = d.seq
+	}
+}
+
+// readStart registers a read (HEAD, GET, LIST) about to be sent; readEnd
+// takes its seq back once its answer has been filtered.
+func (d *deferredDeletes) readStart() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reads[d.seq]++
+	return d.seq
+}
+
+func (d *deferredDeletes) readEnd(seq uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.reads[seq]--; d.reads[seq] == 0 {
+		delete(d.reads, seq)
+	}
+	if len(d.reads) == 0 {
+		clear(d.gone)
+		return
+	}
+	if len(d.gone) > 4096 {
+		oldest := slices.Min(slices.Collect(maps.Keys(d.reads)))
+		for k, s := range d.gone {
+			if s <= oldest {
+				delete(d.gone, k)
+			}
+		}
+	}
+}
+
+// hiddenLocked reports whether key is removed for a read that started at
+// seq.
+func (d *deferredDeletes) hiddenLocked(key string, seq uint64) bool {
+	if _, ok := d.pending[key]; ok {
+		return true
+	}
+	s, ok := d.gone[key]
+	return ok && s > seq
+}
+
+func (d *deferredDeletes) hidden(key string, seq uint64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.hiddenLocked(key, seq)
+}
+
+// beginWrite registers a write of key (upload, copy, multipart completion)
+// about to be sent, once no batch in flight holds the key; endWrite reports
+// its outcome. A write that succeeded replaced whatever a removal queued
+// before it meant to delete, so that removal is dropped.
+func (d *deferredDeletes) beginWrite(key string) uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for d.inFlight[key] {
+		wait := d.sending
+		d.mu.Unlock()
+		<-wait
+		d.mu.Lock()
+	}
+	d.writing[key]++
+	return d.gen
+}
+
+func (d *deferredDeletes) endWrite(key string, began uint64, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.writing[key]--; d.writing[key] == 0 {
+		delete(d.writing, key)
+	}
+	if r, queued := d.pending[key]; ok && queued && r.gen <= began {
+		delete(d.pending, key)
+	}
 }
 
 func (d *deferredDeletes) Head(ctx context.Context, key string) (s3backend.ObjectInfo, error) {
-	if d.isPending(key) {
+	seq := d.readStart()
+	defer d.readEnd(seq)
+	if d.hidden(key, seq) {
 		return s3backend.ObjectInfo{}, fmt.Errorf("HEAD %q: removed: %w", key, s3backend.ErrNotFound)
 	}
-	return d.Backend.Head(ctx, key)
+	info, err := d.Backend.Head(ctx, key)
+	if err == nil && d.hidden(key, seq) {
+		return s3backend.ObjectInfo{}, fmt.Errorf("HEAD %q: removed: %w", key, s3backend.ErrNotFound)
+	}
+	return info, err
 }
 
 func (d *deferredDeletes) Get(ctx context.Context, key string, off, length int64, ifMatch string) (io.ReadCloser, error) {
-	if d.isPending(key) {
+	seq := d.readStart()
+	defer d.readEnd(seq)
+	if d.hidden(key, seq) {
 		return nil, fmt.Errorf("GET %q: removed: %w", key, s3backend.ErrNotFound)
 	}
-	return d.Backend.Get(ctx, key, off, length, ifMatch)
+	rc, err := d.Backend.Get(ctx, key, off, length, ifMatch)
+	if err == nil && d.hidden(key, seq) {
+		rc.Close()
+		return nil, fmt.Errorf("GET %q: removed: %w", key, s3backend.ErrNotFound)
+	}
+	return rc, err
 }
 
-// List hides queued keys.
+// List hides removed keys, and folders removed whole (their marker's or
+// tombstone's key is the common prefix).
 func (d *deferredDeletes) List(ctx context.Context, prefix, delimiter, token string, maxKeys int) (s3backend.ListPage, error) {
+	seq := d.readStart()
+	defer d.readEnd(seq)
 	page, err := d.Backend.List(ctx, prefix, delimiter, token, maxKeys)
 	if err != nil {
 		return page, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.pending) > 0 {
-		page.Objects = slices.DeleteFunc(page.Objects, func(o s3backend.ObjectInfo) bool { return d.pending[o.Key] })
+	if len(d.pending) > 0 || len(d.gone) > 0 {
+		page.Objects = slices.DeleteFunc(page.Objects, func(o s3backend.ObjectInfo) bool { return d.hiddenLocked(o.Key, seq) })
+		page.Prefixes = slices.DeleteFunc(page.Prefixes, func(p string) bool { return d.hiddenLocked(p, seq) })
 	}
 	return page, nil
 }
 
 func (d *deferredDeletes) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, opts s3backend.PutOptions) (s3backend.ObjectInfo, error) {
-	if err := d.settle(ctx, key); err != nil {
-		return s3backend.ObjectInfo{}, err
-	}
-	return d.Backend.Upload(ctx, key, r, size, opts)
+	began := d.beginWrite(key)
+	info, err := d.Backend.Upload(ctx, key, r, size, opts)
+	d.endWrite(key, began, err == nil)
+	return info, err
 }
 
 func (d *deferredDeletes) StartMultipart(ctx context.Context, key string, opts s3backend.PutOptions) (s3backend.Multipart, error) {
-	if err := d.settle(ctx, key); err != nil {
+	mp, err := d.Backend.StartMultipart(ctx, key, opts)
+	if err != nil {
 		return nil, err
 	}
-	return d.Backend.StartMultipart(ctx, key, opts)
+	return &orderedMultipart{Multipart: mp, d: d, key: key}, nil
+}
+
+// orderedMultipart is a multipart upload whose completion — the moment the
+// object appears — is ordered against queued removals like any write.
+type orderedMultipart struct {
+	s3backend.Multipart
+	d   *deferredDeletes
+	key string
+}
+
+func (m *orderedMultipart) Complete(ctx context.Context) (s3backend.ObjectInfo, error) {
+	began := m.d.beginWrite(m.key)
+	info, err := m.Multipart.Complete(ctx)
+	m.d.endWrite(m.key, began, err == nil)
+	return info, err
 }
 
 func (d *deferredDeletes) Copy(ctx context.Context, src, dst string, size int64, opts *s3backend.PutOptions) (s3backend.ObjectInfo, error) {
-	if err := d.settle(ctx, dst); err != nil {
-		return s3backend.ObjectInfo{}, err
-	}
-	return d.Backend.Copy(ctx, src, dst, size, opts)
+	began := d.beginWrite(dst)
+	info, err := d.Backend.Copy(ctx, src, dst, size, opts)
+	d.endWrite(dst, began, err == nil)
+	return info, err
 }
 
 // Delete sends at once (a folder marker, a batch of a folder move), and
@@ -271,6 +507,7 @@ func (d *deferredDeletes) Delete(ctx context.Context, keys ...string) error {
 	for _, k := range keys {
 		delete(d.pending, k)
 	}
+	d.confirmLocked(keys)
 	d.mu.Unlock()
 	return nil
 }
