@@ -60,6 +60,8 @@ type FS struct {
 	data  *cache.Data // nil: no data cache
 	// deletes is also be: the backend with file deletes batched.
 	deletes *deferredDeletes
+	// clock orders answers from S3 against this mount's changes.
+	clock *changeClock
 	// passthrough is on when asked for and the kernel accepted a probe.
 	passthrough atomic.Bool
 	// directMmap: the kernel maps files open for direct I/O (Linux 6.6+).
@@ -128,6 +130,7 @@ func New(opts Options) (*FS, error) {
 	f.markers.pending = map[string]*pendingMarker{}
 	f.listCalls = map[string]*listCall{}
 	f.walkSlots = make(chan struct{}, walkListings)
+	f.clock = newChangeClock()
 	f.deletes = newDeferredDeletes(opts.Backend, opts.Logger)
 	f.be = f.deletes
 	f.root = &Dir{fsys: f}

@@ -44,6 +44,7 @@ func kindOf(m cache.Meta) kind {
 //     as mountpoint-s3 does; the directory wins if both exist.
 func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error) {
 	key := childKey(dirKey, name)
+	before := f.clock.now(dirKey)
 	if m, ok := f.pendingMarker(key + "/"); ok {
 		// Made here and not in S3 yet (nor, perhaps, in a listing).
 		return resolved{kind: kindDir, meta: m}, nil
@@ -97,7 +98,7 @@ func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error)
 		return resolved{}, listErr
 	}
 	if errors.Is(headErr, s3backend.ErrNotFound) {
-		f.cache.SetNegative(key)
+		f.clock.keep(dirKey, before, func() { f.cache.SetNegative(key) })
 		return resolved{}, syscall.ENOENT
 	}
 	if headErr != nil {
@@ -222,15 +223,16 @@ func (f *FS) headCallFor(key string) (call *headCall, owner bool) {
 // runHead sends the HEAD for call. It is not cancelled with the caller's
 // context: other waiters may share it, and the answer is worth caching.
 func (f *FS) runHead(call *headCall, key string) {
+	before := f.clock.now(parentOf(key))
 	info, err := f.be.Head(context.Background(), key)
 	switch {
 	case err == nil:
 		call.meta = decodeMeta(info)
-		f.cache.Put(key, call.meta)
+		f.clock.keep(parentOf(key), before, func() { f.cache.Put(key, call.meta) })
 	case strings.HasSuffix(key, "/") && errors.Is(err, s3backend.ErrNotFound):
 		// A folder without a marker: remembered, so as not to ask again.
 		err = nil
-		f.cache.Put(key, call.meta)
+		f.clock.keep(parentOf(key), before, func() { f.cache.Put(key, call.meta) })
 	}
 	call.err = err
 	f.pendingMu.Lock()
@@ -276,10 +278,36 @@ func (f *FS) prefetch(keys []string) {
 	}
 }
 
+// listingTries bounds the listings of a folder this mount keeps changing
+// while they are on their way (see changeClock).
+const listingTries = 3
+
 // fetchListing lists dirKey from S3, at most maxPages pages (0: all). A
 // complete listing is cached; one cut short is not, and complete is false.
-// With prefetch, objects never seen are HEADed in the background.
+// A listing overtaken by a change this mount made to the folder is taken
+// again (listingTries in all; the last is returned uncached). With
+// prefetch, objects never seen are HEADed in the background.
 func (f *FS) fetchListing(ctx context.Context, dirKey string, maxPages int, prefetch bool) (l *cache.Listing, complete bool, err error) {
+	for try := 1; ; try++ {
+		before := f.clock.now(dirKey)
+		l, unknown, err := f.listFolder(ctx, dirKey, maxPages)
+		if l == nil || err != nil {
+			return nil, false, err
+		}
+		kept := f.clock.keep(dirKey, before, func() { f.cache.PutListing(dirKey, l) })
+		if !kept && try < listingTries {
+			continue
+		}
+		if prefetch {
+			f.prefetch(unknown)
+		}
+		return l, true, nil
+	}
+}
+
+// listFolder lists dirKey, at most maxPages pages (0: all), and returns the
+// listing (nil if cut short) and the keys of entries never seen.
+func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int) (*cache.Listing, []string, error) {
 	var (
 		entries   []cache.Entry
 		unknown   []string
@@ -290,7 +318,7 @@ func (f *FS) fetchListing(ctx context.Context, dirKey string, maxPages int, pref
 	for {
 		page, err := f.be.List(ctx, dirKey, "/", token, 1000)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, err
 		}
 		pages++
 		for _, o := range page.Objects {
@@ -336,14 +364,9 @@ func (f *FS) fetchListing(ctx context.Context, dirKey string, maxPages int, pref
 			break
 		}
 		if pages == maxPages {
-			return nil, false, nil
+			return nil, nil, nil
 		}
 		token = page.NextToken
 	}
-	l = cache.NewListing(entries, hasMarker, f.cache.Now())
-	f.cache.PutListing(dirKey, l)
-	if prefetch {
-		f.prefetch(unknown)
-	}
-	return l, true, nil
+	return cache.NewListing(entries, hasMarker, f.cache.Now()), unknown, nil
 }

@@ -57,6 +57,7 @@ func (f *FS) markLater(dirKey string, m cache.Meta) {
 	}
 	p.meta = m
 	p.version++
+	f.clock.tickKey(dirKey)
 	f.cache.Put(dirKey, m)
 }
 
