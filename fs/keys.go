@@ -4,6 +4,7 @@ import (
 	"mime"
 	"path"
 	"strings"
+	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 )
@@ -18,6 +19,30 @@ const legacyDirSuffix = "_$folder$"
 func validName(name string) bool {
 	return name != "" && name != "." && name != ".." && len(name) <= 255 &&
 		!strings.ContainsAny(name, "/\x00")
+}
+
+// nameMax is the longest file name, in bytes (NAME_MAX).
+const nameMax = 255
+
+// checkName tells whether name can be made (or found) in the folder dirKey:
+// ENAMETOOLONG for a name over nameMax or a key over what the store holds
+// (a folder's key carries its marker's "/"), EINVAL for a name no key can
+// carry. Refusing here, at once, beats an upload that fails at close.
+func (f *FS) checkName(dirKey, name string, dir bool) syscall.Errno {
+	if len(name) > nameMax {
+		return syscall.ENAMETOOLONG
+	}
+	if !validName(name) {
+		return syscall.EINVAL
+	}
+	n := len(dirKey) + len(name)
+	if dir {
+		n++
+	}
+	if n > f.be.MaxKeyLen() {
+		return syscall.ENAMETOOLONG
+	}
+	return 0
 }
 
 // childKey is the key of name inside the directory whose key is dirKey

@@ -44,11 +44,15 @@ func (d *Dir) key() (string, bool) {
 }
 
 func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if !validName(name) {
-		return nil, syscall.ENOENT
-	}
 	dirKey, ok := d.key()
 	if !ok {
+		return nil, syscall.ENOENT
+	}
+	switch d.fsys.checkName(dirKey, name, false) {
+	case 0:
+	case syscall.ENAMETOOLONG:
+		return nil, syscall.ENAMETOOLONG
+	default:
 		return nil, syscall.ENOENT
 	}
 	// A file this mount created and has not uploaded yet exists only here.
@@ -183,6 +187,8 @@ func (f *FS) writeMarker(ctx context.Context, dirKey string, m cache.Meta) sysca
 		return toErrno(f.log, "mkdir", dirKey, err)
 	}
 	m.ETag, m.Size = info.ETag, 0
+	f.clock.tick(dirKey)
+	f.clock.tickKey(dirKey)
 	f.cache.Put(dirKey, m)
 	if l, _ := f.cache.Listing(dirKey); l != nil {
 		l.SetMarker(true)
@@ -217,7 +223,7 @@ func applySetattr(m cache.Meta, in *fuse.SetAttrIn, fileType uint32) cache.Meta 
 
 // newEntry checks that name may be created here and returns the
 // directory's key and the new entry's key.
-func (d *Dir) newEntry(name string) (dirKey, key string, errno syscall.Errno) {
+func (d *Dir) newEntry(name string, dir bool) (dirKey, key string, errno syscall.Errno) {
 	if d.fsys.opts.ReadOnly {
 		return "", "", syscall.EROFS
 	}
@@ -225,19 +231,21 @@ func (d *Dir) newEntry(name string) (dirKey, key string, errno syscall.Errno) {
 	if !ok {
 		return "", "", syscall.ENOENT
 	}
-	if !validName(name) {
-		return "", "", syscall.EINVAL
+	if errno := d.fsys.checkName(dirKey, name, dir); errno != 0 {
+		return "", "", errno
 	}
 	return dirKey, childKey(dirKey, name), 0
 }
 
 func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	dirKey, key, errno := d.newEntry(name)
+	dirKey, key, errno := d.newEntry(name, true)
 	if errno != 0 {
 		return nil, errno
 	}
 	m := cache.Meta{Mode: syscall.S_IFDIR | mode&0o7777, Mtime: time.Now()}
 	d.fsys.markLater(key+"/", m)
+	d.fsys.clock.tick(dirKey)
+	d.fsys.clock.tick(key + "/")
 	d.fsys.cache.ClearNegative(key)
 	// Known empty, and without a marker until markLater writes it.
 	d.fsys.cache.PutListing(key+"/", cache.NewListing(nil, false, d.fsys.cache.Now()))
@@ -273,9 +281,8 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 		// Listed within the TTL and emptied by this mount (rm -rf): no
 		// need to ask S3 again, and the marker joins the batch of its
 		// files' deletes. A marker still waiting is never written.
-		if d.fsys.cancelMarker(key) || l.HasMarker() {
-			d.fsys.deletes.DeleteLater(key)
-		}
+		d.fsys.deletes.RemoveFolder(key, d.fsys.cancelMarker(key) || l.HasMarker())
+		d.fsys.clock.tick(key)
 		d.fsys.cache.Delete(key)
 		d.fsys.cache.DropTree(key)
 		d.fsys.removed(ctx, dirKey, name)
@@ -307,6 +314,7 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 			return toErrno(d.fsys.log, "rmdir", key, err)
 		}
 	}
+	d.fsys.clock.tick(key)
 	d.fsys.cache.Delete(key)
 	d.fsys.cache.DropTree(key)
 	d.fsys.removed(ctx, dirKey, name)
@@ -318,6 +326,7 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 // it gets its marker first: a folder emptied by rm or mv stays a folder, as
 // on a local disk.
 func (f *FS) removed(ctx context.Context, dirKey, name string) {
+	f.clock.tick(dirKey)
 	f.cache.SetNegative(childKey(dirKey, name))
 	l, _ := f.cache.Listing(dirKey)
 	if l == nil {
@@ -343,16 +352,30 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 		return syscall.ENOENT
 	}
 	key := childKey(dirKey, name)
+	var etag string
 	if ch := d.GetChild(name); ch != nil {
-		if file, ok := ch.Operations().(*File); ok && file.discard() {
-			// Never uploaded: nothing to delete in S3.
-			d.fsys.cache.SetNegative(key)
-			return 0
+		switch n := ch.Operations().(type) {
+		case *File:
+			local, stored := n.unlink(ctx, key)
+			if local {
+				// Never uploaded: nothing to delete in S3.
+				d.fsys.clock.tick(dirKey)
+				d.fsys.cache.SetNegative(key)
+				return 0
+			}
+			etag = stored
+		case *Symlink:
+			etag = n.etag()
 		}
 	}
-	// Sent in a batch with the next removals (within deleteDelay); gone
-	// for this mount at once.
-	d.fsys.deletes.DeleteLater(key)
+	if m, ok := d.fsys.cache.Known(key); ok && etag == "" {
+		etag = m.ETag
+	}
+	// Sent in a batch with the next removals (within deleteDelay), and
+	// only if S3 still holds the version this mount showed; gone for this
+	// mount at once.
+	d.fsys.deletes.DeleteLater(key, etag)
+	d.fsys.clock.tick(dirKey)
 	d.fsys.cache.Delete(key)
 	d.fsys.forgetData(key)
 	d.fsys.removed(ctx, dirKey, name)
@@ -360,7 +383,7 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	_, key, errno := d.newEntry(name)
+	_, key, errno := d.newEntry(name, false)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
@@ -368,10 +391,14 @@ func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
+	dirKey, _ := splitKey(key)
+	d.fsys.clock.tick(dirKey)
 	d.fsys.cache.ClearNegative(key)
 	file.fillAttr(&out.Attr)
 	inode := d.NewInode(ctx, file, d.fsys.stable(syscall.S_IFREG))
-	return inode, file.open(flags), d.fsys.openFlags(flags, true), 0
+	h := file.open(ctx, flags)
+	h.wrote.Store(true) // created: its close uploads it, even empty
+	return inode, h, d.fsys.openFlags(flags, true), 0
 }
 
 // Mknod supports regular files only (some programs create files with it).
@@ -392,7 +419,7 @@ func (d *Dir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, o
 }
 
 func (d *Dir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	_, key, errno := d.newEntry(name)
+	_, key, errno := d.newEntry(name, false)
 	if errno != 0 {
 		return nil, errno
 	}
@@ -411,6 +438,7 @@ func (d *Dir) Symlink(ctx context.Context, target, name string, out *fuse.EntryO
 // recordUpload remembers an object this mount just wrote, in the metadata
 // cache and in its directory's listing, so it never needs a HEAD.
 func (f *FS) recordUpload(key string, m cache.Meta) {
+	f.clock.tickKey(key)
 	f.cache.Put(key, m)
 	dirKey, name := splitKey(key)
 	if l, _ := f.cache.Listing(dirKey); l != nil {

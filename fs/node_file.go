@@ -3,10 +3,8 @@ package fs
 import (
 	"context"
 	"io"
-	"maps"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -110,24 +108,6 @@ func (f *File) fillAttr(out *fuse.Attr) {
 	}
 	f.mu.Unlock()
 	f.fsys.attrFor(m, syscall.S_IFREG, out)
-}
-
-// discard drops a file that was never uploaded and reports whether it was
-// one; for other files it only forgets staged changes, since the file is
-// going away.
-func (f *File) discard() bool {
-	f.ioMu.Lock() // an upload in flight finishes first, then is deleted
-	defer f.ioMu.Unlock()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.dirty = false
-	f.abandonStreamLocked()
-	f.clearMetaPendingLocked()
-	f.settleLocked()
-	if f.handles == 0 {
-		f.dropStageLocked()
-	}
-	return f.local
 }
 
 // adoptMin is the size from which a written file joins the data cache.
@@ -234,8 +214,9 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			return ph, 0, 0
 		}
 	}
-	h := f.open(flags)
+	h := f.open(ctx, flags)
 	if writable && flags&syscall.O_TRUNC != 0 {
+		h.wrote.Store(true)
 		f.ioMu.Lock()
 		f.mu.Lock()
 		errno := f.truncateLocked(ctx, 0)
@@ -249,31 +230,22 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return h, f.fsys.openFlags(flags, flags&syscall.O_TRUNC != 0), 0
 }
 
-func (f *File) open(flags uint32) *handle {
+func (f *File) open(ctx context.Context, flags uint32) *handle {
 	f.mu.Lock()
 	f.handles++
 	f.normalHandles++
 	f.mu.Unlock()
-	return &handle{file: f}
+	h := &handle{file: f}
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		h.owner = processOf(ctx)
+	}
+	return h
 }
 
 func (f *File) livePassthroughCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.livePassthrough
-}
-
-// closed records the first Flush (or else the Release) of a handle.
-func (h *handle) closed() {
-	if h.closing.Swap(true) {
-		return
-	}
-	f := h.file
-	f.mu.Lock()
-	if h.passthrough {
-		f.livePassthrough--
-	}
-	f.mu.Unlock()
 }
 
 // openCached opens a clean file whose content is whole in the data cache
@@ -375,6 +347,9 @@ func (f *File) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 		if errno := f.truncateLocked(ctx, int64(size)); errno != 0 {
 			f.mu.Unlock()
 			return errno
+		}
+		if h, ok := fh.(*handle); ok {
+			h.wrote.Store(true) // ftruncate: that descriptor's close uploads
 		}
 	}
 	old := f.meta
@@ -534,10 +509,12 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 		} else {
 			// Renamed while streaming: one copy to the final name, with
 			// the final attributes, rather than sending the data again.
+			streamedETag := info.ETag
 			info, err = f.fsys.be.Copy(ctx, s.key, key, m.Size,
 				&s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
 			if err == nil {
-				f.fsys.deletes.DeleteLater(s.key)
+				f.fsys.deletes.DeleteLater(s.key, streamedETag)
+				f.fsys.clock.tickKey(s.key)
 				f.fsys.cache.Delete(s.key)
 			}
 			done = true
@@ -582,239 +559,16 @@ func (f *File) release(passthrough bool) {
 		return // an upload in flight drops the stage when it ends
 	}
 	if f.dirty {
-		if _, ok := f.key(); ok {
-			f.fsys.log.Error("file closed with changes not uploaded; kept for retry at unmount",
-				"staging", f.stage.Name())
+		if key, ok := f.key(); ok {
+			// Written through a descriptor whose closes were not the
+			// writer's (see handle.Flush): upload now, as no close will.
+			go func() {
+				if errno := f.flush(context.Background()); errno != 0 {
+					f.fsys.log.Error("file closed with changes not uploaded; kept for retry", "key", key, "errno", errno)
+				}
+			}()
 		}
 		return
 	}
 	f.retireStageLocked()
-}
-
-// handle is one open file description.
-type handle struct {
-	file *File
-	ra   readAhead // reads without the data cache
-
-	mu         sync.Mutex // protects the following
-	cached     *os.File   // the whole content, from the data cache
-	cachedETag string
-	fetch      *fetcher // the download this handle reads through
-	lastEnd    int64    // where the previous read ended
-	ahead      int      // chunks to fetch ahead: grows while reads are sequential
-
-	passthrough bool        // the kernel reads this one directly
-	closing     atomic.Bool // the first Flush came: the descriptor is closing
-}
-
-// passthroughHandle reads a file whole in the data cache. Only read-only
-// opens get one: the kernel sends a passthrough file's writes to the
-// backing file too, and go-fuse shares one backing file per inode.
-type passthroughHandle struct{ *handle }
-
-var _ = (fs.FilePassthroughFder)((*passthroughHandle)(nil))
-
-func (p *passthroughHandle) PassthroughFd() (int, bool) { return int(p.cached.Fd()), true }
-
-// Flush has nothing to upload: the file was opened read-only.
-func (p *passthroughHandle) Flush(ctx context.Context) syscall.Errno {
-	p.closed()
-	return 0
-}
-
-var (
-	_ = (fs.FileReader)((*handle)(nil))
-	_ = (fs.FileWriter)((*handle)(nil))
-	_ = (fs.FileFlusher)((*handle)(nil))
-	_ = (fs.FileFsyncer)((*handle)(nil))
-	_ = (fs.FileReleaser)((*handle)(nil))
-)
-
-func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	f := h.file
-	f.mu.Lock()
-	if f.stage != nil {
-		n, err := f.stage.ReadAt(dest, off)
-		f.mu.Unlock()
-		if err != nil && err != io.EOF {
-			return nil, toErrno(f.fsys.log, "read staging", f.stage.Name(), err)
-		}
-		return fuse.ReadResultData(dest[:n]), 0
-	}
-	m := f.meta
-	f.mu.Unlock()
-	key, _ := f.key()
-	var n int
-	var err error
-	if f.fsys.data != nil && m.Size <= f.fsys.data.Limit() {
-		n, err = h.readCached(ctx, key, m, dest, off)
-	} else {
-		n, err = h.ra.read(ctx, f.fsys.be, key, m.ETag, m.Size, dest, off)
-	}
-	if err != nil {
-		return nil, toErrno(f.fsys.log, "read", key, err)
-	}
-	return fuse.ReadResultData(dest[:n]), 0
-}
-
-// readCached reads through the data cache: from the cached file when it
-// holds this version, else through the inode's download, fetching further
-// ahead while the reads stay sequential.
-func (h *handle) readCached(ctx context.Context, key string, m cache.Meta, dest []byte, off int64) (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.cached != nil && h.cachedETag == m.ETag {
-		return h.readCachedFileLocked(dest, off, m.Size)
-	}
-	if h.fetch == nil || h.fetch.etag != m.ETag {
-		h.dropReadersLocked()
-		if c, ok := h.file.fsys.data.Open(key, m.ETag); ok {
-			h.cached, h.cachedETag = c, m.ETag
-			return h.readCachedFileLocked(dest, off, m.Size)
-		}
-		fe, err := h.file.fetcherFor(key, m)
-		if err != nil {
-			return 0, err
-		}
-		h.fetch = fe
-	}
-	if off >= h.lastEnd-nearby && off <= h.lastEnd+nearby && h.lastEnd > 0 {
-		h.ahead = min(h.ahead+1, maxFetchAhead)
-	} else {
-		h.ahead = 0
-	}
-	h.lastEnd = off + int64(len(dest))
-	n, err := h.fetch.read(ctx, dest, off, h.ahead)
-	if err != nil && h.fetch.broken() {
-		// The next read starts a fresh download.
-		h.file.releaseFetcher(h.fetch)
-		h.fetch = nil
-	}
-	return n, err
-}
-
-func (h *handle) readCachedFileLocked(dest []byte, off, size int64) (int, error) {
-	n, err := h.cached.ReadAt(dest[:min(int64(len(dest)), max(size-off, 0))], off)
-	if err == io.EOF {
-		err = nil
-	}
-	return n, err
-}
-
-// dropReadersLocked lets go of the cached file and the download.
-func (h *handle) dropReadersLocked() {
-	if h.cached != nil {
-		h.cached.Close()
-		h.cached = nil
-	}
-	if h.fetch != nil {
-		h.file.releaseFetcher(h.fetch)
-		h.fetch = nil
-	}
-}
-
-func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	f := h.file
-	f.ioMu.Lock()
-	defer f.ioMu.Unlock()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	key, _ := f.key()
-	if err := f.ensureStagedLocked(ctx, key, f.meta.Size); err != nil {
-		return 0, toErrno(f.fsys.log, "stage for write", key, err)
-	}
-	n, err := f.stage.WriteAt(data, off)
-	if end := off + int64(n); end > f.stageSize {
-		f.stageSize = end
-	}
-	if n > 0 {
-		f.setDirtyLocked()
-	}
-	if err != nil {
-		return uint32(n), toErrno(f.fsys.log, "write staging", f.stage.Name(), err)
-	}
-	if f.stream != nil && off < f.stream.sent {
-		// Rewriting bytes already sent: the file goes up whole at close.
-		f.abandonStreamLocked()
-		f.streamOK = false
-	}
-	f.streamLocked(ctx, key)
-	return uint32(n), 0
-}
-
-// streamLocked starts or feeds the upload that runs while the file is
-// written, once the staging file holds a whole part not yet sent. The
-// caller holds ioMu and mu; mu is released while a request is made or a
-// part waits for a slot, so that stat and ls never wait for S3.
-func (f *File) streamLocked(ctx context.Context, key string) {
-	partSize := f.fsys.be.PartSize()
-	if !f.streamOK || f.stageSize <= partSize {
-		return
-	}
-	if f.stream == nil {
-		m := f.meta
-		if m.Mode == 0 {
-			m.Mode = syscall.S_IFREG | f.fsys.opts.FileMode
-		}
-		m = streamMeta(m)
-		f.mu.Unlock()
-		mp, err := f.fsys.be.StartMultipart(context.WithoutCancel(ctx), key,
-			s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
-		f.mu.Lock()
-		if err != nil {
-			// Not fatal: close uploads the file whole, and reports.
-			f.fsys.log.Warn("could not start streamed upload", "key", key, "err", err)
-			f.streamOK = false
-			return
-		}
-		f.stream = &stream{mp: mp, key: key, inode: f.EmbeddedInode(), meta: m, next: 1,
-			slots: make(chan struct{}, f.fsys.be.PartsInFlight())}
-	}
-	s, stage := f.stream, f.stage
-	due := s.duePartsLocked(f.stageSize, partSize)
-	if len(due) == 0 {
-		return
-	}
-	f.mu.Unlock()
-	for _, p := range due {
-		s.send(stage, p)
-	}
-	f.mu.Lock()
-}
-
-// abandonStreamLocked drops the upload running for f, if any.
-func (f *File) abandonStreamLocked() {
-	if f.stream != nil {
-		f.stream.abandon()
-		f.stream = nil
-	}
-}
-
-// sameStored reports whether an object stored with start's attributes
-// shows those of now. A modification time that only the writes set is not
-// stored by a streamed upload: S3's LastModified stands for it.
-func sameStored(start, now cache.Meta, mtimeSet bool) bool {
-	if !mtimeSet {
-		now.Mtime = start.Mtime
-	}
-	return sameAttrs(start, now) && maps.Equal(start.Extra, now.Extra)
-}
-
-// Flush runs at every close(2) of a descriptor (more than once per handle
-// after dup): the only place an upload error still reaches the program.
-func (h *handle) Flush(ctx context.Context) syscall.Errno {
-	h.closed()
-	return h.file.flush(ctx)
-}
-
-func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return h.file.sync(ctx) }
-
-// Release's result is ignored by the kernel; errors were reported by Flush.
-func (h *handle) Release(ctx context.Context) syscall.Errno {
-	h.closed()
-	h.mu.Lock()
-	h.dropReadersLocked()
-	h.mu.Unlock()
-	h.file.release(h.passthrough)
-	return 0
 }

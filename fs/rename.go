@@ -34,9 +34,6 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 	if !ok1 || !ok2 {
 		return syscall.ENOENT
 	}
-	if !validName(newName) {
-		return syscall.EINVAL
-	}
 	srcKey, dstKey := childKey(srcDir, name), childKey(dstDir, newName)
 	if srcKey == dstKey {
 		return 0
@@ -55,6 +52,16 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 			return toErrno(d.fsys.log, "rename", srcKey, err)
 		}
 		ops = d.child(ctx, name, res, new(fuse.Attr)).Operations()
+	}
+	_, isDir := ops.(*Dir)
+	if errno := d.fsys.checkName(dstDir, newName, isDir); errno != 0 {
+		return errno
+	}
+	if victim := dst.GetChild(newName); victim != nil && victim.Operations() != ops {
+		if vf, ok := victim.Operations().(*File); ok {
+			// Descriptors open on the file being replaced keep reading it.
+			vf.keepReadable(ctx, dstKey)
+		}
 	}
 	var errno syscall.Errno
 	entry := cache.Entry{Name: newName}
@@ -100,7 +107,8 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno 
 		// The data goes up under the new name at the next Flush; an
 		// upload already streaming under the old one completes there and
 		// is copied.
-		f.fsys.deletes.DeleteLater(srcKey)
+		f.fsys.deletes.DeleteLater(srcKey, f.meta.ETag)
+		f.fsys.clock.tickKey(srcKey)
 		f.fsys.cache.Delete(srcKey)
 		f.local = true
 		return 0
@@ -127,7 +135,8 @@ func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta
 	if err != nil {
 		return toErrno(f.log, "rename", srcKey, err)
 	}
-	f.deletes.DeleteLater(srcKey)
+	f.deletes.DeleteLater(srcKey, m.ETag)
+	f.clock.tickKey(srcKey)
 	f.cache.Delete(srcKey)
 	f.forgetData(srcKey)
 	m.ETag, m.LastModified = info.ETag, info.LastModified
@@ -170,12 +179,19 @@ func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
 			break
 		}
 	}
+	for _, o := range objects {
+		if len(o.Key)-len(src)+len(dst) > f.be.MaxKeyLen() {
+			return syscall.ENAMETOOLONG // a key inside would be too long
+		}
+	}
 	if err := f.copyTree(ctx, objects, src, dst); err != nil {
 		return toErrno(f.log, "rename", src, err)
 	}
 	keys := make([]string, len(objects))
 	for i, o := range objects {
 		keys[i] = o.Key
+		f.clock.tickKey(o.Key)
+		f.clock.tickKey(dst + strings.TrimPrefix(o.Key, src))
 		f.cache.Delete(o.Key)
 	}
 	if len(keys) > 0 {
@@ -183,6 +199,8 @@ func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
 			return toErrno(f.log, "rename", src, err)
 		}
 	}
+	f.clock.tick(src)
+	f.clock.tick(dst)
 	f.cache.DropTree(src)
 	f.cache.DropTree(dst)
 	return 0

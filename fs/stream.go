@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -122,4 +123,62 @@ func (s *stream) abandon() {
 		s.wg.Wait()
 		s.mp.Abort()
 	}()
+}
+
+// streamLocked starts or feeds the upload that runs while the file is
+// written, once the staging file holds a whole part not yet sent. The
+// caller holds ioMu and mu; mu is released while a request is made or a
+// part waits for a slot, so that stat and ls never wait for S3.
+func (f *File) streamLocked(ctx context.Context, key string) {
+	partSize := f.fsys.be.PartSize()
+	if !f.streamOK || f.stageSize <= partSize {
+		return
+	}
+	if f.stream == nil {
+		m := f.meta
+		if m.Mode == 0 {
+			m.Mode = syscall.S_IFREG | f.fsys.opts.FileMode
+		}
+		m = streamMeta(m)
+		f.mu.Unlock()
+		mp, err := f.fsys.be.StartMultipart(context.WithoutCancel(ctx), key,
+			s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
+		f.mu.Lock()
+		if err != nil {
+			// Not fatal: close uploads the file whole, and reports.
+			f.fsys.log.Warn("could not start streamed upload", "key", key, "err", err)
+			f.streamOK = false
+			return
+		}
+		f.stream = &stream{mp: mp, key: key, inode: f.EmbeddedInode(), meta: m, next: 1,
+			slots: make(chan struct{}, f.fsys.be.PartsInFlight())}
+	}
+	s, stage := f.stream, f.stage
+	due := s.duePartsLocked(f.stageSize, partSize)
+	if len(due) == 0 {
+		return
+	}
+	f.mu.Unlock()
+	for _, p := range due {
+		s.send(stage, p)
+	}
+	f.mu.Lock()
+}
+
+// abandonStreamLocked drops the upload running for f, if any.
+func (f *File) abandonStreamLocked() {
+	if f.stream != nil {
+		f.stream.abandon()
+		f.stream = nil
+	}
+}
+
+// sameStored reports whether an object stored with start's attributes
+// shows those of now. A modification time that only the writes set is not
+// stored by a streamed upload: S3's LastModified stands for it.
+func sameStored(start, now cache.Meta, mtimeSet bool) bool {
+	if !mtimeSet {
+		now.Mtime = start.Mtime
+	}
+	return sameAttrs(start, now) && maps.Equal(start.Extra, now.Extra)
 }

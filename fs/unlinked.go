@@ -1,0 +1,54 @@
+package fs
+
+import "context"
+
+// unlink takes the file out of the tree: staged changes are dropped (POSIX
+// discards the data of a file unlinked while open, at its last close), and
+// open descriptors keep reading what the file held. It reports whether the
+// file was never uploaded, and the ETag of the version S3 holds.
+func (f *File) unlink(ctx context.Context, key string) (local bool, etag string) {
+	f.ioMu.Lock() // an upload in flight finishes first, then is deleted
+	defer f.ioMu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keepReadableLocked(ctx, key)
+	f.dirty = false
+	f.abandonStreamLocked()
+	f.clearMetaPendingLocked()
+	f.settleLocked()
+	if f.handles == 0 {
+		f.dropStageLocked()
+	}
+	return f.local, f.meta.ETag
+}
+
+// keepReadableLocked stages the content of a file about to lose its key
+// (unlinked, or replaced by a rename) while descriptors are open on it:
+// once the object is deleted, reads through them are served from the
+// staging file until the last close. It costs one GET of the object,
+// unless the data cache holds it. The caller holds ioMu and mu.
+func (f *File) keepReadableLocked(ctx context.Context, key string) {
+	if f.handles == 0 || f.stage != nil || f.local {
+		return
+	}
+	if err := f.ensureStagedLocked(context.WithoutCancel(ctx), key, f.meta.Size); err != nil {
+		f.fsys.log.Warn("a removed file's content could not be kept for its open descriptors; their reads fail",
+			"key", key, "err", err)
+	}
+}
+
+// keepReadable is keepReadableLocked for a file replaced by a rename.
+func (f *File) keepReadable(ctx context.Context, key string) {
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keepReadableLocked(ctx, key)
+}
+
+// etag is the ETag of the symlink's object.
+func (l *Symlink) etag() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.meta.ETag
+}
