@@ -74,6 +74,8 @@ type deferredDeletes struct {
 	gen      uint64          // counts removals queued
 	inFlight map[string]bool // keys of the batch being sent
 	writing  map[string]int  // keys with a write in flight
+	// writeWaits counts writes that waited for a batch holding their key.
+	writeWaits int
 	timer    *time.Timer
 	sending  chan struct{} // closed when the batch being sent is done
 	draining bool          // drain is running
@@ -395,6 +397,7 @@ func (d *deferredDeletes) beginWrite(key string) uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for d.inFlight[key] {
+		d.writeWaits++
 		wait := d.sending
 		d.mu.Unlock()
 		<-wait

@@ -1,0 +1,336 @@
+package fs
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// gate blocks the first request of one kind for one key until it is
+// opened, and says when that request arrived.
+type gate struct {
+	op, key string
+	arrived chan struct{}
+	open    chan struct{}
+	once    sync.Once
+}
+
+func newGate(op, key string) *gate {
+	return &gate{op: op, key: key, arrived: make(chan struct{}), open: make(chan struct{})}
+}
+
+// hook is a Memory fault hook that holds g's request; seen records every
+// request it passes.
+func (g *gate) hook(seen func(op, key string)) func(op, key string) error {
+	return func(op, key string) error {
+		if seen != nil {
+			seen(op, key)
+		}
+		if op == g.op && key == g.key {
+			first := false
+			g.once.Do(func() { first = true })
+			if first {
+				close(g.arrived)
+				<-g.open
+			}
+		}
+		return nil
+	}
+}
+
+// TestQueuedRemovalNeverDeletesANewerVersion: a removal queued for a name
+// must not delete a version written after it was queued — by this mount
+// while the batch is in flight, by this mount while the batch would go,
+// or by another client.
+func TestQueuedRemovalNeverDeletesANewerVersion(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	t.Run("write while the batch is in flight", func(t *testing.T) {
+		mem := s3backend.NewMemory()
+		old := mem.PutObject("x", []byte("old"), nil)
+		d := newDeferredDeletes(mem, log)
+		d.delay = time.Hour
+		g := newGate(s3backend.OpDelete, "x")
+		var putSeen atomic.Bool
+		mem.SetFail(g.hook(func(op, key string) {
+			if op == s3backend.OpPut && key == "x" {
+				putSeen.Store(true)
+			}
+		}))
+		d.DeleteLater("x", old.ETag)
+		flushed := make(chan error, 1)
+		go func() { flushed <- d.Flush(t.Context()) }()
+		<-g.arrived
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := d.Upload(t.Context(), "x", strings.NewReader("old"), 3, s3backend.PutOptions{})
+			wrote <- err
+		}()
+		// The delete goes on once the write is either on its way (the bug)
+		// or waiting for the batch (the fix).
+		waitUntil(t, "the write to reach S3 or wait for the batch", func() bool {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return putSeen.Load() || d.writeWaits > 0
+		})
+		close(g.open)
+		if err := <-flushed; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-wrote; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mem.Head(t.Context(), "x"); err != nil {
+			t.Errorf("the version written while its removal was in flight is gone: %v", err)
+		}
+	})
+	t.Run("batch while a write is on its way", func(t *testing.T) {
+		mem := s3backend.NewMemory()
+		old := mem.PutObject("x", []byte("old"), nil)
+		d := newDeferredDeletes(mem, log)
+		d.delay = time.Hour
+		g := newGate(s3backend.OpPut, "x")
+		mem.SetFail(g.hook(nil))
+		d.DeleteLater("x", old.ETag)
+		wrote := make(chan error, 1)
+		go func() {
+			// The same bytes again: the same ETag, which the removal's
+			// condition cannot tell from the version it meant.
+			_, err := d.Upload(t.Context(), "x", strings.NewReader("old"), 3, s3backend.PutOptions{})
+			wrote <- err
+		}()
+		<-g.arrived
+		if err := d.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		close(g.open)
+		if err := <-wrote; err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mem.Head(t.Context(), "x"); err != nil {
+			t.Errorf("the version written after its removal was queued is gone: %v", err)
+		}
+		if d.isPending("x") {
+			t.Error("the write did not settle the removal queued before it")
+		}
+	})
+	t.Run("another client's write", func(t *testing.T) {
+		mem := s3backend.NewMemory()
+		old := mem.PutObject("x", []byte("old"), nil)
+		d := newDeferredDeletes(mem, log)
+		d.DeleteLater("x", old.ETag)
+		mem.PutObject("x", []byte("theirs"), nil)
+		if err := d.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := readObject(t, mem, "x"); got != "theirs" {
+			t.Errorf("x holds %q, want the other client's newer version", got)
+		}
+	})
+}
+
+func readObject(t *testing.T, mem *s3backend.Memory, key string) string {
+	t.Helper()
+	rc, err := mem.Get(t.Context(), key, 0, -1, "")
+	if err != nil {
+		t.Fatalf("GET %s: %v", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestReaderCloseDoesNotCutAStream: a program opening and closing a file
+// while another is still writing it (a file manager sniffing its type)
+// must not complete the streamed upload half way.
+func TestReaderCloseDoesNotCutAStream(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.Parts = 5 << 20
+	dir, _ := testMount(t, mem)
+	p := filepath.Join(dir, "big.bin")
+	w, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() }) // before the unmount, if the test stops early
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	for range 12 {
+		if _, err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := mem.Counters(); c[s3backend.OpCreateMultipart] != 1 {
+		t.Fatalf("12 MiB written at 5 MiB parts: %v, want a streamed upload running", c)
+	}
+	for _, flags := range []int{os.O_RDONLY, os.O_RDWR} {
+		r, err := os.OpenFile(p, flags, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := make([]byte, 16)
+		if _, err := io.ReadFull(r, head); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if keys := mem.Keys(); len(keys) != 0 {
+		t.Fatalf("after a reader's close, S3 holds %v while the writer is still writing", keys)
+	}
+	for range 12 {
+		if _, err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := mem.Counters()
+	if c[s3backend.OpCompleteMultipart] != 1 || c[s3backend.OpUploadPart] != 5 || c[s3backend.OpPut] != 0 ||
+		c[s3backend.OpCreateMultipart] != 1 {
+		t.Errorf("24 MiB at 5 MiB parts cost %v: want 1 upload of 5 parts, completed once", c)
+	}
+	if got := readObject(t, mem, "big.bin"); len(got) != 24<<20 {
+		t.Errorf("S3 holds %d bytes, want %d", len(got), 24<<20)
+	}
+}
+
+// TestRemovedFolderNeverComesBack: a folder removed with rm -r stays gone
+// from every listing while its removals wait for their batch, whether it
+// had a marker or existed only through its files.
+func TestRemovedFolderNeverComesBack(t *testing.T) {
+	for _, marker := range []bool{true, false} {
+		t.Run(map[bool]string{true: "with marker", false: "implicit"}[marker], func(t *testing.T) {
+			mem := s3backend.NewMemory()
+			if marker {
+				mem.PutObject("t/", nil, nil)
+			}
+			mem.PutObject("t/f", []byte("x"), nil)
+			mem.PutObject("t/sub/g", []byte("y"), nil)
+			dir, fsys := testMount(t, mem)
+			fsys.deletes.delay = time.Hour // the batch waits; the folder must stay hidden
+			if err := os.RemoveAll(filepath.Join(dir, "t")); err != nil {
+				t.Fatal(err)
+			}
+			if len(mem.Keys()) == 0 {
+				t.Fatal("the removals went out at once; the test needs them queued")
+			}
+			for range 3 {
+				fsys.cache.DropTree("") // the next listing is fresh from S3
+				if got := names(t, dir); slices.Contains(got, "t") {
+					t.Fatalf("removed folder listed again: %v", got)
+				}
+				if _, err := os.Stat(filepath.Join(dir, "t")); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("stat of the removed folder: %v, want ENOENT", err)
+				}
+			}
+			if err := fsys.deletes.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if left := mem.Keys(); len(left) != 0 {
+				t.Errorf("left in S3 after the batch: %v", left)
+			}
+		})
+	}
+}
+
+// TestOpenFileReadableAfterUnlink: descriptors open on a file keep
+// reading its content after it is unlinked or replaced by a rename, even
+// once S3 no longer holds it.
+func TestOpenFileReadableAfterUnlink(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("a", []byte("content of a"), nil)
+	mem.PutObject("b", []byte("content of b"), nil)
+	mem.PutObject("c", []byte("content of c"), nil)
+	dir, fsys := testMount(t, mem)
+	fa, err := os.Open(filepath.Join(dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fa.Close()
+	fb, err := os.Open(filepath.Join(dir, "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+	if err := os.Remove(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "c"), filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.deletes.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"b"}) {
+		t.Fatalf("S3 holds %v, want only b", keys)
+	}
+	for f, want := range map[*os.File]string{fa: "content of a", fb: "content of b"} {
+		got, err := io.ReadAll(f)
+		if err != nil || string(got) != want {
+			t.Errorf("read through %s after it was removed: %q, %v; want %q", f.Name(), got, err, want)
+		}
+	}
+	if got := readObject(t, mem, "b"); got != "content of c" {
+		t.Errorf("b holds %q, want c's content", got)
+	}
+}
+
+// TestNamesS3CannotHoldFailAtOnce: a name over 255 bytes, or a path whose
+// key would pass S3's 1,024 bytes, fails with ENAMETOOLONG when it is made,
+// not with EIO at close.
+func TestNamesS3CannotHoldFailAtOnce(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, _ := testMount(t, mem)
+	long := strings.Repeat("n", 256)
+	must := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, syscall.ENAMETOOLONG) {
+			t.Errorf("%s: %v, want ENAMETOOLONG", what, err)
+		}
+	}
+	_, err := os.Create(filepath.Join(dir, long))
+	must("create of a 256-byte name", err)
+	must("mkdir of a 256-byte name", os.Mkdir(filepath.Join(dir, long), 0o755))
+	_, err = os.Stat(filepath.Join(dir, long))
+	must("stat of a 256-byte name", err)
+	must("symlink with a 256-byte name", os.Symlink("x", filepath.Join(dir, long)))
+
+	// Four folders of 250 bytes make a 1,004-byte key; a fifth passes 1,024.
+	p := dir
+	for i := range 4 {
+		p = filepath.Join(p, strings.Repeat(string(rune('a'+i)), 250))
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must("mkdir past 1,024 bytes", os.Mkdir(filepath.Join(p, strings.Repeat("e", 30)), 0o755))
+	_, err = os.Create(filepath.Join(p, strings.Repeat("e", 30)))
+	must("create past 1,024 bytes", err)
+	if err := os.WriteFile(filepath.Join(p, "ok"), []byte("x"), 0o644); err != nil {
+		t.Errorf("a key of 1,007 bytes: %v", err)
+	}
+	must("rename to past 1,024 bytes", os.Rename(filepath.Join(p, "ok"), filepath.Join(p, strings.Repeat("e", 30))))
+	if err := os.WriteFile(filepath.Join(dir, "top"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must("rename from the root to past 1,024 bytes", os.Rename(filepath.Join(dir, "top"), filepath.Join(p, strings.Repeat("e", 30))))
+}
