@@ -169,7 +169,7 @@ func TestReaderCloseDoesNotCutAStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { w.Close() }) // before the unmount, if the test stops early
+	t.Cleanup(func() { w.Close() })                          // before the unmount, if the test stops early
 	chunk := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	for range 12 {
 		if _, err := w.Write(chunk); err != nil {

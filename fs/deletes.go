@@ -76,10 +76,10 @@ type deferredDeletes struct {
 	writing  map[string]int  // keys with a write in flight
 	// writeWaits counts writes that waited for a batch holding their key.
 	writeWaits int
-	timer    *time.Timer
-	sending  chan struct{} // closed when the batch being sent is done
-	draining bool          // drain is running
-	failing  bool          // the last send failed: only its retry sends
+	timer      *time.Timer
+	sending    chan struct{} // closed when the batch being sent is done
+	draining   bool          // drain is running
+	failing    bool          // the last send failed: only its retry sends
 	// Confirmed removals, for the reads in flight when they were
 	// confirmed: seq counts confirmations, gone holds each key's, and
 	// reads counts the reads in flight by the seq they started at.
