@@ -2,6 +2,7 @@ package fs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -333,4 +334,59 @@ func TestNamesS3CannotHoldFailAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	must("rename from the root to past 1,024 bytes", os.Rename(filepath.Join(dir, "top"), filepath.Join(p, strings.Repeat("e", 30))))
+}
+
+// TestListingOvertakenByAChangeIsNotCached: a listing sent before this
+// mount renamed a file and answered after it describes a folder that no
+// longer exists; cached, it would hide the new name (the ENOENT on their
+// own names that concurrent programs saw). It is taken again instead.
+func TestListingOvertakenByAChangeIsNotCached(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("a", []byte("x"), nil)
+	held := &heldList{Memory: mem}
+	dir, fsys := testMountWith(t, mem, Options{Backend: held})
+	if _, err := os.Stat(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	fsys.cache.DropTree("")
+	g := newGate(s3backend.OpList, "")
+	held.gate.Store(g)
+	listed := make(chan error, 1)
+	go func() {
+		_, err := fsys.listShared(t.Context(), "")
+		listed <- err
+	}()
+	<-g.arrived
+	if err := os.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	close(g.open)
+	if err := <-listed; err != nil {
+		t.Fatal(err)
+	}
+	l, fresh := fsys.cache.Listing("")
+	if !fresh {
+		t.Fatal("no listing of the folder cached")
+	}
+	if _, ok := l.Get("b"); !ok {
+		t.Errorf("the cached listing lacks b, renamed while it was on its way: %v", l.Entries())
+	}
+	if _, ok := l.Get("a"); ok {
+		t.Errorf("the cached listing shows a, renamed away while it was on its way")
+	}
+}
+
+// heldList holds the answer to a listing of gate's prefix, once S3 has
+// made it, until the gate opens: the listing describes S3 as it was.
+type heldList struct {
+	*s3backend.Memory
+	gate atomic.Pointer[gate]
+}
+
+func (h *heldList) List(ctx context.Context, prefix, delimiter, token string, maxKeys int) (s3backend.ListPage, error) {
+	page, err := h.Memory.List(ctx, prefix, delimiter, token, maxKeys)
+	if g := h.gate.Load(); g != nil && prefix == g.key {
+		g.hook(nil)(s3backend.OpList, prefix)
+	}
+	return page, err
 }

@@ -46,7 +46,10 @@ func testMountTweaked(t *testing.T, mem *s3backend.Memory, opts Options, tweak f
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Backend, opts.Cache, opts.StagingDir = mem, c, t.TempDir()
+	if opts.Backend == nil {
+		opts.Backend = mem
+	}
+	opts.Cache, opts.StagingDir = c, t.TempDir()
 	fsys, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
