@@ -148,12 +148,19 @@ func freshClient(t *testing.T) {
 // (or cacheDir, to test what survives a remount).
 func startMount(t *testing.T, cacheDir string, extra ...string) *mount {
 	t.Helper()
+	return startMountVia(t, env.endpoint, cacheDir, extra...)
+}
+
+// startMountVia is startMount with the mount talking to endpoint (a
+// fault-injecting proxy, another server).
+func startMountVia(t *testing.T, endpoint, cacheDir string, extra ...string) *mount {
+	t.Helper()
 	need(t)
 	if cacheDir == "" {
 		cacheDir = t.TempDir()
 	}
 	m := &mount{t: t, dir: t.TempDir(), cacheDir: cacheDir, exited: make(chan error, 1), stderr: &strings.Builder{}}
-	args := append([]string{"mount", "--endpoint", env.endpoint, "--cache-dir", cacheDir,
+	args := append([]string{"mount", "--endpoint", endpoint, "--cache-dir", cacheDir,
 		"s3://" + bucket + "/" + clientDir, m.dir}, extra...)
 	m.cmd = exec.Command(env.binary, args...)
 	m.cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey,
