@@ -41,6 +41,9 @@ var env struct {
 }
 
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv(stressWorkerEnv); cfg != "" {
+		os.Exit(stressWorker(cfg)) // a worker process of TestStressModel
+	}
 	code := func() int {
 		var err error
 		if env.work, err = os.MkdirTemp("", "s3drive-it-"); err != nil {
