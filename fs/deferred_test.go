@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/s3drive/s3drive/s3backend"
 )
 
@@ -376,8 +377,9 @@ func TestListingOvertakenByAChangeIsNotCached(t *testing.T) {
 	}
 }
 
-// heldList holds the answer to a listing of gate's prefix, once S3 has
-// made it, until the gate opens: the listing describes S3 as it was.
+// heldList holds the answer to a listing of gate's prefix (or a HEAD of
+// its key, for gate.op HeadObject), once S3 has made it, until the gate
+// opens: the answer describes S3 as it was.
 type heldList struct {
 	*s3backend.Memory
 	gate atomic.Pointer[gate]
@@ -385,8 +387,69 @@ type heldList struct {
 
 func (h *heldList) List(ctx context.Context, prefix, delimiter, token string, maxKeys int) (s3backend.ListPage, error) {
 	page, err := h.Memory.List(ctx, prefix, delimiter, token, maxKeys)
-	if g := h.gate.Load(); g != nil && prefix == g.key {
+	if g := h.gate.Load(); g != nil && g.op == s3backend.OpList && prefix == g.key {
 		g.hook(nil)(s3backend.OpList, prefix)
 	}
 	return page, err
+}
+
+func (h *heldList) Head(ctx context.Context, key string) (s3backend.ObjectInfo, error) {
+	info, err := h.Memory.Head(ctx, key)
+	if g := h.gate.Load(); g != nil && g.op == s3backend.OpHead && key == g.key {
+		g.hook(nil)(s3backend.OpHead, key)
+	}
+	return info, err
+}
+
+// TestHeadOvertakenByAChangeIsNotTaken: a HEAD sent before this mount
+// stored a chmod and answered after it carries the old mode; the inode
+// must not take it, or the next upload stores the old mode again.
+func TestHeadOvertakenByAChangeIsNotTaken(t *testing.T) {
+	mem := s3backend.NewMemory()
+	held := &heldList{Memory: mem}
+	dir, fsys := testMountWith(t, mem, Options{Backend: held})
+	p := filepath.Join(dir, "a")
+	if err := os.WriteFile(p, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fsys.cache.DropTree("")
+	fsys.cache.Delete("a")
+	g := newGate(s3backend.OpHead, "a")
+	held.gate.Store(g)
+	looked := make(chan error, 1)
+	go func() {
+		res, err := fsys.resolve(t.Context(), "", "a")
+		if err == nil {
+			fsys.root.child(t.Context(), "a", res, new(fuse.Attr))
+		}
+		looked <- err
+	}()
+	<-g.arrived
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Chmod(0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil { // the mode is in S3
+		t.Fatal(err)
+	}
+	close(g.open)
+	if err := <-looked; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("y"); err != nil { // uploads with the inode's attributes
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := mem.Head(t.Context(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := decodeMeta(info); m.Mode&0o7777 != 0o640 {
+		t.Errorf("S3 holds mode %o after chmod 640, fsync and a write: a stale HEAD undid the chmod", m.Mode&0o7777)
+	}
 }

@@ -24,7 +24,18 @@ const (
 type resolved struct {
 	kind kind
 	meta cache.Meta
+	// asOf is the folder's change clock when the answer was sought: an
+	// inode takes meta only if the folder has not changed since.
+	asOf uint64
 }
+
+// errOvertaken: a HEAD's answer was overtaken by a change this mount made
+// while it was on its way.
+var errOvertaken = errors.New("answer overtaken by a change")
+
+// resolveTries bounds the lookups of a name whose folder this mount keeps
+// changing while they are on their way.
+const resolveTries = 3
 
 func kindOf(m cache.Meta) kind {
 	if m.IsSymlnk {
@@ -43,8 +54,25 @@ func kindOf(m cache.Meta) kind {
 //  4. otherwise HEAD "name" and LIST "name/" (one key) go out together,
 //     as mountpoint-s3 does; the directory wins if both exist.
 func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error) {
+	for try := 1; ; try++ {
+		before := f.clock.now(dirKey)
+		res, err := f.resolveAt(ctx, dirKey, name, before)
+		res.asOf = before
+		if errors.Is(err, errOvertaken) {
+			if try < resolveTries {
+				continue
+			}
+			// The best answer there is; the inode does not take it
+			// (the clock moved since before).
+			err = nil
+		}
+		return res, err
+	}
+}
+
+// resolveAt is one attempt of resolve, begun when dirKey's clock read before.
+func (f *FS) resolveAt(ctx context.Context, dirKey, name string, before uint64) (resolved, error) {
 	key := childKey(dirKey, name)
-	before := f.clock.now(dirKey)
 	if m, ok := f.pendingMarker(key + "/"); ok {
 		// Made here and not in S3 yet (nor, perhaps, in a listing).
 		return resolved{kind: kindDir, meta: m}, nil
@@ -97,6 +125,9 @@ func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error)
 	if listErr != nil {
 		return resolved{}, listErr
 	}
+	if errors.Is(headErr, errOvertaken) {
+		return resolved{kind: kindOf(m), meta: m}, headErr
+	}
 	if errors.Is(headErr, s3backend.ErrNotFound) {
 		f.clock.keep(dirKey, before, func() { f.cache.SetNegative(key) })
 		return resolved{}, syscall.ENOENT
@@ -130,7 +161,10 @@ func (f *FS) fromListing(ctx context.Context, l *cache.Listing, dirKey, name str
 		m, ok := f.cache.Known(key + "/")
 		if !ok {
 			f.scanning(l, dirKey, key+"/")
-			m, _ = f.headOnce(ctx, key+"/") // on failure: the defaults
+			var err error
+			if m, err = f.headOnce(ctx, key+"/"); errors.Is(err, errOvertaken) {
+				return resolved{kind: kindDir, meta: m}, err
+			} // other failures: the defaults
 		}
 		return resolved{kind: kindDir, meta: m}, nil
 	}
@@ -177,6 +211,9 @@ type headCall struct {
 	done chan struct{}
 	meta cache.Meta
 	err  error
+	// overtaken: this mount changed the key's folder while the HEAD was
+	// on its way, so meta may predate the change (not cached).
+	overtaken bool
 }
 
 // headOnce HEADs key, or joins a HEAD for it already in flight.
@@ -196,6 +233,9 @@ func (f *FS) headOnce(ctx context.Context, key string) (cache.Meta, error) {
 	}
 	select {
 	case <-call.done:
+		if call.overtaken && call.err == nil {
+			return call.meta, errOvertaken
+		}
 		return call.meta, call.err
 	case <-ctx.Done():
 		return cache.Meta{}, ctx.Err()
@@ -228,11 +268,11 @@ func (f *FS) runHead(call *headCall, key string) {
 	switch {
 	case err == nil:
 		call.meta = decodeMeta(info)
-		f.clock.keep(parentOf(key), before, func() { f.cache.Put(key, call.meta) })
+		call.overtaken = !f.clock.keep(parentOf(key), before, func() { f.cache.Put(key, call.meta) })
 	case strings.HasSuffix(key, "/") && errors.Is(err, s3backend.ErrNotFound):
 		// A folder without a marker: remembered, so as not to ask again.
 		err = nil
-		f.clock.keep(parentOf(key), before, func() { f.cache.Put(key, call.meta) })
+		call.overtaken = !f.clock.keep(parentOf(key), before, func() { f.cache.Put(key, call.meta) })
 	}
 	call.err = err
 	f.pendingMu.Lock()

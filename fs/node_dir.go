@@ -97,7 +97,8 @@ func (d *Dir) child(ctx context.Context, name string, res resolved, out *fuse.At
 	default:
 		if existing != nil {
 			if file, ok := existing.Operations().(*File); ok {
-				file.refresh(res.meta)
+				dirKey, _ := d.key()
+				file.refresh(res.meta, dirKey, res.asOf)
 				file.fillAttr(out)
 				return existing
 			}

@@ -91,10 +91,13 @@ func (f *File) isLocal() bool {
 	return f.local
 }
 
-// refresh takes new metadata from S3 unless local changes take precedence.
-func (f *File) refresh(m cache.Meta) {
+// refresh takes new metadata from S3 unless local changes take precedence
+// or the answer may predate one: the folder dirKey changed since its clock
+// read asOf (uploads and attribute writes tick it under mu before they
+// change meta, so the check cannot miss one).
+func (f *File) refresh(m cache.Meta, dirKey string, asOf uint64) {
 	f.mu.Lock()
-	if f.stage == nil && !f.dirty && !f.metaPending {
+	if f.stage == nil && !f.dirty && !f.metaPending && f.fsys.clock.now(dirKey) == asOf {
 		f.meta = m
 	}
 	f.mu.Unlock()
@@ -434,6 +437,7 @@ func (f *File) rewriteMetaLocked(ctx context.Context) syscall.Errno {
 	if err != nil {
 		return toErrno(f.fsys.log, "setattr", key, err)
 	}
+	f.fsys.clock.tickKey(key) // before meta changes: see refresh
 	f.meta.ETag, f.meta.LastModified = info.ETag, info.LastModified
 	f.fsys.recordUpload(key, f.meta)
 	f.clearMetaPendingLocked()
@@ -532,6 +536,7 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 		f.fsys.log.Error("upload failed; staged data kept", "key", key, "staging", stage.Name(), "err", err)
 		return syscall.EIO
 	}
+	f.fsys.clock.tickKey(key) // before meta changes: see refresh
 	m.ETag, m.LastModified = info.ETag, info.LastModified
 	f.meta, f.dirty, f.local = m, false, false
 	f.clearMetaPendingLocked()
