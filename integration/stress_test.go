@@ -61,8 +61,8 @@ type stressRecord struct {
 func TestStressModel(t *testing.T) {
 	need(t)
 	freshClient(t)
-	procs := envInt(t, "S3DRIVE_STRESS_PROCS", 4)
-	duration := 8 * time.Second
+	procs := envInt(t, "S3DRIVE_STRESS_PROCS", 8)
+	duration := 10 * time.Second
 	if v := os.Getenv("S3DRIVE_STRESS_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
