@@ -35,4 +35,10 @@
 // file's attribute changes, carried by the next copy or upload
 // (node_file.go); a folder's marker, once its attributes settle
 // (markers.go). fsync of a folder and unmount send everything waiting.
+// Deferred work never changes what the mount shows: queued removals hide
+// their keys until S3 confirms them, carry the ETag they remove, and are
+// ordered against this mount's writes of the same key (deletes.go); answers
+// from S3 that a change of this mount overtook are not cached, nor taken by
+// inodes (changes.go); only a writer's own close uploads, so a reader's
+// close never completes a streamed upload half way (handle.go).
 package fs
