@@ -104,6 +104,15 @@ type Removal struct {
 	ETag string // without quotes; empty: any version
 }
 
+// anyVersion is the removals of keys, whatever version they hold.
+func anyVersion(keys []string) []Removal {
+	removals := make([]Removal, len(keys))
+	for i, k := range keys {
+		removals[i] = Removal{Key: k}
+	}
+	return removals
+}
+
 // MaxKey is S3's limit on a key's length in bytes.
 const MaxKey = 1024
 

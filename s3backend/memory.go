@@ -207,11 +207,7 @@ func (m *Memory) Copy(ctx context.Context, src, dst string, size int64, opts *Pu
 }
 
 func (m *Memory) Delete(ctx context.Context, keys ...string) error {
-	removals := make([]Removal, len(keys))
-	for i, k := range keys {
-		removals[i] = Removal{Key: k}
-	}
-	_, err := m.Remove(ctx, removals)
+	_, err := m.Remove(ctx, anyVersion(keys))
 	return err
 }
 

@@ -471,11 +471,7 @@ func (b *S3) copyLarge(ctx context.Context, src, dst, source string, size int64,
 }
 
 func (b *S3) Delete(ctx context.Context, keys ...string) error {
-	removals := make([]Removal, len(keys))
-	for i, k := range keys {
-		removals[i] = Removal{Key: k}
-	}
-	_, err := b.Remove(ctx, removals)
+	_, err := b.Remove(ctx, anyVersion(keys))
 	return err
 }
 
