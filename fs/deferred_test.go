@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -451,5 +452,65 @@ func TestHeadOvertakenByAChangeIsNotTaken(t *testing.T) {
 	}
 	if m := decodeMeta(info); m.Mode&0o7777 != 0o640 {
 		t.Errorf("S3 holds mode %o after chmod 640, fsync and a write: a stale HEAD undid the chmod", m.Mode&0o7777)
+	}
+}
+
+// TestOnlyTheWritersCloseUploads: a child process closing a descriptor it
+// inherited does not upload while the writer goes on; what a process other
+// than the opener wrote after the opener closed goes up at the last
+// release.
+func TestOnlyTheWritersCloseUploads(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, _ := testMount(t, mem)
+	p := filepath.Join(dir, "f")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if _, err := f.WriteString("a"); err != nil {
+		t.Fatal(err)
+	}
+	// A child that inherits the descriptor and exits, closing its copy.
+	child := exec.Command("true")
+	child.ExtraFiles = []*os.File{f}
+	if err := child.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if keys := mem.Keys(); len(keys) != 0 {
+		t.Fatalf("a child's close of an inherited descriptor uploaded: S3 holds %v", keys)
+	}
+	// A child that writes after the opener has closed.
+	writer := exec.Command("sh", "-c", `read go; printf b >&3`)
+	writer.ExtraFiles = []*os.File{f}
+	stdin, err := writer.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readObject(t, mem, "f"); got != "a" {
+		t.Fatalf("the opener's close stored %q, want %q", got, "a")
+	}
+	io.WriteString(stdin, "go\n")
+	stdin.Close()
+	if err := writer.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the last release to upload what the child wrote", func() bool {
+		rc, err := mem.Get(t.Context(), "f", 0, -1, "")
+		if err != nil {
+			return false
+		}
+		defer rc.Close()
+		b, _ := io.ReadAll(rc)
+		return string(b) == "ab"
+	})
+	if c := mem.Counters()[s3backend.OpPut]; c != 2 {
+		t.Errorf("%d PutObject, want 2: the opener's close and the last release", c)
 	}
 }
