@@ -504,27 +504,21 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	ctx = context.WithoutCancel(ctx)
 	var info s3backend.ObjectInfo
 	var err error
-	streamed, done := false, false
+	streamed := false
+	if s != nil && s.key != key {
+		// Its folder was renamed without a flush first (renameDir
+		// flushes; rename abandons): the stream's key is not the file's.
+		s.abandon()
+		s = nil
+	}
 	if s != nil {
 		if info, err = s.finish(ctx, stage, m.Size); err != nil {
 			f.fsys.log.Warn("streamed upload failed; uploading the file whole", "key", key, "err", err)
-		} else if s.key == key {
-			streamed, done = true, true
 		} else {
-			// Renamed while streaming: one copy to the final name, with
-			// the final attributes, rather than sending the data again.
-			streamedETag := info.ETag
-			info, err = f.fsys.be.Copy(ctx, s.key, key, m.Size,
-				&s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
-			if err == nil {
-				f.fsys.deletes.DeleteLater(s.key, streamedETag)
-				f.fsys.clock.tickKey(s.key)
-				f.fsys.cache.Delete(s.key)
-			}
-			done = true
+			streamed = true
 		}
 	}
-	if !done {
+	if !streamed {
 		info, err = f.fsys.be.Upload(ctx, key, stage, m.Size,
 			s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
 	}

@@ -102,11 +102,14 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno 
 	defer f.mu.Unlock()
 	switch {
 	case f.local:
+		f.abandonStreamLocked() // as below
 		return 0
 	case f.dirty:
-		// The data goes up under the new name at the next Flush; an
-		// upload already streaming under the old one completes there and
-		// is copied.
+		// The data goes up under the new name at the next Flush. An
+		// upload streaming under the old name is abandoned (it starts
+		// again under the new one): completed there, it would show the
+		// old name to others, and overwrite whatever took that name since.
+		f.abandonStreamLocked()
 		f.fsys.deletes.DeleteLater(srcKey, f.meta.ETag)
 		f.fsys.clock.tickKey(srcKey)
 		f.fsys.cache.Delete(srcKey)
