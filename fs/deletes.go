@@ -213,13 +213,17 @@ func (d *deferredDeletes) remove(ctx context.Context, removals []s3backend.Remov
 		removals = withoutETags(removals)
 	}
 	kept, err := d.Backend.Remove(ctx, removals)
-	if errors.Is(err, s3backend.ErrNotImplemented) && !unconditional {
-		d.mu.Lock()
-		d.unconditional = true
-		d.mu.Unlock()
-		d.log.Warn("the server does not support conditional deletes (If-Match); a file another client "+
-			"rewrites just before this mount's queued removal of it is deleted", "err", err)
-		return d.Backend.Remove(ctx, withoutETags(removals))
+	if errors.Is(err, s3backend.ErrNotImplemented) && !unconditional && slices.ContainsFunc(removals,
+		func(r s3backend.Removal) bool { return r.ETag != "" }) {
+		refused := err
+		kept, err = d.Backend.Remove(ctx, withoutETags(removals))
+		if err == nil {
+			d.mu.Lock()
+			d.unconditional = true
+			d.mu.Unlock()
+			d.log.Warn("the server refuses conditional deletes (If-Match); removals go without them, so a file "+
+				"another client rewrites just before this mount's queued removal of it is deleted", "err", refused)
+		}
 	}
 	return kept, err
 }

@@ -1,10 +1,12 @@
 package fs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +65,41 @@ func TestDeletesDrainWhileQueued(t *testing.T) {
 func deleteLater(d *deferredDeletes, keys ...string) {
 	for _, k := range keys {
 		d.DeleteLater(k, "")
+	}
+}
+
+// noConditions is a server that refuses conditional deletes.
+type noConditions struct{ *s3backend.Memory }
+
+func (n noConditions) Remove(ctx context.Context, removals []s3backend.Removal) ([]string, error) {
+	for _, r := range removals {
+		if r.ETag != "" {
+			return nil, fmt.Errorf("DELETE %q: %w (NotImplemented)", r.Key, s3backend.ErrNotImplemented)
+		}
+	}
+	return n.Memory.Remove(ctx, removals)
+}
+
+// TestDeletesWithoutConditions: where the server refuses If-Match on
+// deletes, removals still go, without it, from then on.
+func TestDeletesWithoutConditions(t *testing.T) {
+	mem := s3backend.NewMemory()
+	a := mem.PutObject("a", []byte("x"), nil)
+	b := mem.PutObject("b", []byte("y"), nil)
+	var logged strings.Builder
+	d := newDeferredDeletes(noConditions{mem}, slog.New(slog.NewTextHandler(&logged, nil)))
+	d.DeleteLater("a", a.ETag)
+	if err := d.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	d.DeleteLater("b", b.ETag)
+	if err := d.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if keys := mem.Keys(); len(keys) != 0 {
+		t.Errorf("left: %v", keys)
+	}
+	if n := strings.Count(logged.String(), "refuses conditional deletes"); n != 1 {
+		t.Errorf("the fallback was logged %d times, want once:\n%s", n, logged.String())
 	}
 }

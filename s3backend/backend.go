@@ -25,7 +25,8 @@ var (
 	ErrUnreachable   = errors.New("endpoint unreachable")
 	ErrNoCredentials = errors.New("no AWS credentials found")
 	// ErrNotImplemented: the server does not support a request or one of
-	// its conditions.
+	// its conditions (NotImplemented, or a request it calls malformed or
+	// invalid: how some servers answer a header or field they do not know).
 	ErrNotImplemented = errors.New("not implemented by the server")
 )
 

@@ -552,7 +552,7 @@ func (b *S3) wrap(op, key string, err error) error {
 			sentinel = ErrAccessDenied
 		case "PreconditionFailed":
 			sentinel = ErrPrecondition
-		case "NotImplemented":
+		case "NotImplemented", "MalformedXML", "InvalidArgument", "InvalidRequest":
 			sentinel = ErrNotImplemented
 		}
 		if sentinel != nil {
