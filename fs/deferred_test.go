@@ -229,7 +229,9 @@ func TestRemovedFolderNeverComesBack(t *testing.T) {
 			mem.PutObject("t/f", []byte("x"), nil)
 			mem.PutObject("t/sub/g", []byte("y"), nil)
 			dir, fsys := testMount(t, mem)
+			fsys.deletes.mu.Lock()
 			fsys.deletes.delay = time.Hour // the batch waits; the folder must stay hidden
+			fsys.deletes.mu.Unlock()
 			if err := os.RemoveAll(filepath.Join(dir, "t")); err != nil {
 				t.Fatal(err)
 			}
