@@ -244,8 +244,7 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.Ent
 		return nil, errno
 	}
 	m := cache.Meta{Mode: syscall.S_IFDIR | mode&0o7777, Mtime: time.Now()}
-	d.fsys.markLater(key+"/", m)
-	d.fsys.clock.tick(dirKey)
+	d.fsys.markLater(key+"/", m) // ticks dirKey's clock
 	d.fsys.clock.tick(key + "/")
 	d.fsys.cache.ClearNegative(key)
 	// Known empty, and without a marker until markLater writes it.
@@ -384,7 +383,7 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	_, key, errno := d.newEntry(name, false)
+	dirKey, key, errno := d.newEntry(name, false)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
@@ -392,7 +391,6 @@ func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	dirKey, _ := splitKey(key)
 	d.fsys.clock.tick(dirKey)
 	d.fsys.cache.ClearNegative(key)
 	file.fillAttr(&out.Attr)

@@ -193,14 +193,17 @@ func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
 	keys := make([]string, len(objects))
 	for i, o := range objects {
 		keys[i] = o.Key
-		f.clock.tickKey(o.Key)
-		f.clock.tickKey(dst + strings.TrimPrefix(o.Key, src))
-		f.cache.Delete(o.Key)
 	}
 	if len(keys) > 0 {
 		if err := f.be.Delete(ctx, keys...); err != nil {
 			return toErrno(f.log, "rename", src, err)
 		}
+	}
+	// S3 has the move: every folder it touched changed.
+	for _, o := range objects {
+		f.clock.tickKey(o.Key)
+		f.clock.tickKey(dst + strings.TrimPrefix(o.Key, src))
+		f.cache.Delete(o.Key)
 	}
 	f.clock.tick(src)
 	f.clock.tick(dst)
