@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"syscall"
 
 	"github.com/s3drive/s3drive/s3backend"
@@ -13,6 +14,7 @@ import (
 // logged and become EIO.
 func toErrno(log *slog.Logger, op, key string, err error) syscall.Errno {
 	var errno syscall.Errno
+	var netErr net.Error
 	switch {
 	case err == nil:
 		return 0
@@ -24,6 +26,11 @@ func toErrno(log *slog.Logger, op, key string, err error) syscall.Errno {
 	case errors.Is(err, s3backend.ErrPrecondition):
 		log.Warn("object changed while being read", "op", op, "key", key)
 		return syscall.ESTALE
+	case errors.Is(err, s3backend.ErrTimeout):
+		log.Error("S3 did not answer in time", "op", op, "key", key, "err", err)
+		return syscall.EIO
+	case errors.As(err, &netErr):
+		// A connection's errno (ECONNRESET…) is not the program's.
 	case errors.As(err, &errno):
 		return errno // a local error, such as ENOSPC while staging
 	case errors.Is(err, context.Canceled):

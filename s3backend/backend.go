@@ -93,6 +93,12 @@ type Backend interface {
 	// MaxKeyLen is the longest key, relative to the mount's root, the store
 	// accepts (S3: 1,024 bytes with the prefix).
 	MaxKeyLen() int
+	// AbortUpload discards a multipart upload (one a previous run left
+	// open); an upload the store no longer knows is not an error.
+	AbortUpload(ctx context.Context, key, id string) error
+	// Offline reports whether the store stopped answering: its last
+	// request got no response at all, and none has since.
+	Offline() bool
 	// Presign returns a temporary GET URL for key.
 	Presign(ctx context.Context, key string, ttl time.Duration) (string, error)
 	// Counters reports how many requests of each kind were sent.

@@ -30,7 +30,8 @@ type Memory struct {
 	Parts int64
 	// open counts multipart uploads started and not yet completed or
 	// aborted, so tests can check none is left behind.
-	open atomic.Int64
+	open    atomic.Int64
+	offline atomic.Bool
 }
 
 type memObject struct {
@@ -236,6 +237,15 @@ func (m *Memory) Remove(ctx context.Context, removals []Removal) ([]string, erro
 
 // MaxKeyLen is S3's.
 func (m *Memory) MaxKeyLen() int { return MaxKey }
+
+// SetOffline makes Offline report down (a fake outage; requests still
+// fail only as SetFail says).
+func (m *Memory) SetOffline(down bool) { m.offline.Store(down) }
+
+func (m *Memory) Offline() bool { return m.offline.Load() }
+
+// AbortUpload has nothing to do: memory uploads end with their process.
+func (m *Memory) AbortUpload(ctx context.Context, key, id string) error { return m.begin(OpAbortMultipart, key) }
 
 func (m *Memory) Presign(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	return "memory://" + key + "?expires=" + time.Now().Add(ttl).UTC().Format(time.RFC3339), nil

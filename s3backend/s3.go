@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"slices"
@@ -42,9 +43,22 @@ type Config struct {
 	PartSize int64
 	// PartsInFlight bounds parallel part uploads per object (default 8).
 	PartsInFlight int
-	// MaxAttempts is the SDK retry limit per request (default 5).
+	// MaxAttempts is the SDK retry limit per request (default 10): with
+	// backoff from 100 ms, enough to ride out a throttling server.
 	MaxAttempts int
-	Logger      *slog.Logger
+	// Timeout is how long an operation may go without progress before it
+	// fails with ErrTimeout (default DefaultTimeout).
+	Timeout time.Duration
+	// Uploads, if set, learns of every multipart upload begun and ended,
+	// so that one a crash left open can be aborted by the next run.
+	Uploads UploadTracker
+	Logger  *slog.Logger
+}
+
+// UploadTracker records multipart uploads in progress (a journal).
+type UploadTracker interface {
+	UploadStarted(key, id string)
+	UploadEnded(key, id string)
 }
 
 const (
@@ -67,6 +81,7 @@ type S3 struct {
 	slots chan struct{}
 	// bodyOpts are the options of requests that carry object data.
 	bodyOpts []func(*s3.Options)
+	wire     *countingTransport
 }
 
 var _ Backend = (*S3)(nil)
@@ -88,7 +103,10 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 		cfg.PartsInFlight = 8
 	}
 	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 5
+		cfg.MaxAttempts = 10
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -104,6 +122,10 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = cfg.MaxAttempts
 				o.RateLimiter = ratelimit.None
+				// The SDK waits a second or more after each throttling
+				// answer: cp -r under 30% SlowDown took 190 times as long.
+				// The congestion window is what slows the mount down.
+				o.Backoff = retry.BackoffDelayerFunc(backoff)
 			})
 		}),
 		// The 2025 SDK default adds CRC trailers that several S3-compatible
@@ -125,7 +147,9 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 		// Custom endpoints rarely care about the region, but SigV4 needs one.
 		awsCfg.Region = "us-east-1"
 	}
-	httpClient, err := newHTTPClient(cfg.MaxConns, &b.count, cfg.Logger)
+	b.wire = &countingTransport{count: &b.count, log: cfg.Logger, cong: newCongestion(cfg.MaxConns),
+		health: &health{log: cfg.Logger, probe: b.probe}}
+	httpClient, err := newHTTPClient(cfg.MaxConns, cfg.Timeout, b.wire)
 	if err != nil {
 		return nil, err
 	}
@@ -164,12 +188,32 @@ func loopbackHTTP(endpoint string) bool {
 }
 
 // Check verifies with one small listing that the endpoint answers, the
-// credentials are accepted and the bucket exists. Its error says which.
+// credentials are accepted and the bucket exists. Its error says which;
+// a silent server fails it within the timeout.
 func (b *S3) Check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
 	_, err := b.List(ctx, "", "/", "", 1)
 	return err
+}
+
+// probe asks whether the server answers (see health).
+func (b *S3) probe(ctx context.Context) error {
+	_, err := b.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &b.bucket,
+		Prefix: aws.String(b.prefix), Delimiter: aws.String("/"), MaxKeys: aws.Int32(1)})
+	return err
+}
+
+// Offline reports whether the endpoint stopped answering: the last request
+// got no response and none has since.
+func (b *S3) Offline() bool { return b.wire.health.down.Load() }
+
+// InFlightLimit is the congestion window: requests the server is trusted
+// with at once (MaxConns until it throttles).
+func (b *S3) InFlightLimit() int { return b.wire.cong.current() }
+
+// backoff is full jitter from 100 ms, doubling to a 5 s cap.
+func backoff(attempt int, _ error) (time.Duration, error) {
+	ceiling := min(100*time.Millisecond<<min(attempt-1, 6), 5*time.Second)
+	return rand.N(ceiling) + time.Millisecond, nil
 }
 
 func (b *S3) full(key string) string { return b.prefix + key }
@@ -179,9 +223,11 @@ func (b *S3) rel(key string) string { return strings.TrimPrefix(key, b.prefix) }
 func (b *S3) Counters() map[string]int64 { return b.count.snapshot() }
 
 func (b *S3) Head(ctx context.Context, key string) (ObjectInfo, error) {
+	ctx, done := b.bound(ctx, 0)
+	defer done()
 	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(key))})
 	if err != nil {
-		return ObjectInfo{}, b.wrap("HEAD", key, err)
+		return ObjectInfo{}, b.wrap(ctx, "HEAD", key, err)
 	}
 	return ObjectInfo{
 		Key:          key,
@@ -195,6 +241,8 @@ func (b *S3) Head(ctx context.Context, key string) (ObjectInfo, error) {
 }
 
 func (b *S3) List(ctx context.Context, prefix, delimiter, token string, maxKeys int) (ListPage, error) {
+	ctx, done := b.bound(ctx, 0)
+	defer done()
 	in := &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(b.full(prefix))}
 	if delimiter != "" {
 		in.Delimiter = aws.String(delimiter)
@@ -207,7 +255,7 @@ func (b *S3) List(ctx context.Context, prefix, delimiter, token string, maxKeys 
 	}
 	out, err := b.client.ListObjectsV2(ctx, in)
 	if err != nil {
-		return ListPage{}, b.wrap("LIST", prefix, err)
+		return ListPage{}, b.wrap(ctx, "LIST", prefix, err)
 	}
 	page := ListPage{Objects: make([]ObjectInfo, 0, len(out.Contents))}
 	for _, o := range out.Contents {
@@ -244,14 +292,21 @@ func (b *S3) Get(ctx context.Context, key string, off, length int64, ifMatch str
 	if ifMatch != "" {
 		in.IfMatch = aws.String(`"` + ifMatch + `"`)
 	}
+	ctx, done := b.bound(ctx, 0)
 	out, err := b.client.GetObject(ctx, in)
 	if err != nil {
-		return nil, b.wrap("GET", key, err)
+		done()
+		return nil, b.wrap(ctx, "GET", key, err)
 	}
-	return out.Body, nil
+	if ifMatch == "" {
+		ifMatch = trimETag(aws.ToString(out.ETag))
+	}
+	return &resumingBody{b: b, ctx: ctx, done: done, key: key, off: off, left: length, etag: ifMatch, body: out.Body}, nil
 }
 
 func (b *S3) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, opts PutOptions) (ObjectInfo, error) {
+	ctx, done := b.bound(ctx, 0)
+	defer done()
 	if size <= b.cfg.PartSize {
 		out, err := b.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket:        &b.bucket,
@@ -262,7 +317,7 @@ func (b *S3) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, 
 			Metadata:      opts.Metadata,
 		}, b.bodyOpts...)
 		if err != nil {
-			return ObjectInfo{}, b.wrap("PUT", key, err)
+			return ObjectInfo{}, b.wrap(ctx, "PUT", key, err)
 		}
 		return ObjectInfo{Key: key, Size: size, ETag: trimETag(aws.ToString(out.ETag)),
 			ContentType: opts.ContentType, Metadata: opts.Metadata}, nil
@@ -325,7 +380,7 @@ func (b *S3) multipart(ctx context.Context, key string, opts PutOptions, size, p
 	}
 	if firstErr != nil {
 		u.Abort()
-		return ObjectInfo{}, b.wrap("multipart part", key, firstErr)
+		return ObjectInfo{}, b.wrap(ctx, "multipart part", key, firstErr)
 	}
 	return u.Complete(ctx)
 }
@@ -343,6 +398,8 @@ type s3Multipart struct {
 }
 
 func (b *S3) StartMultipart(ctx context.Context, key string, opts PutOptions) (Multipart, error) {
+	ctx, done := b.bound(ctx, 0)
+	defer done()
 	return b.startMultipart(ctx, key, opts)
 }
 
@@ -352,7 +409,10 @@ func (b *S3) startMultipart(ctx context.Context, key string, opts PutOptions) (*
 		ContentType: nonEmpty(opts.ContentType), Metadata: opts.Metadata,
 	})
 	if err != nil {
-		return nil, b.wrap("multipart create", key, err)
+		return nil, b.wrap(ctx, "multipart create", key, err)
+	}
+	if b.cfg.Uploads != nil {
+		b.cfg.Uploads.UploadStarted(key, aws.ToString(created.UploadId))
 	}
 	return &s3Multipart{b: b, key: key, id: created.UploadId, opts: opts}, nil
 }
@@ -370,9 +430,11 @@ func (u *s3Multipart) add(num int32, etag string, n int64) {
 func (u *s3Multipart) Part(ctx context.Context, num int32, r io.ReaderAt, off, n int64) error {
 	u.b.slots <- struct{}{}
 	defer func() { <-u.b.slots }()
+	ctx, done := u.b.bound(ctx, 0)
+	defer done()
 	etag, err := u.sendPart(ctx, num, r, off, n)
 	if err != nil {
-		return u.b.wrap("multipart part", u.key, err)
+		return u.b.wrap(ctx, "multipart part", u.key, err)
 	}
 	u.add(num, etag, n)
 	return nil
@@ -399,31 +461,75 @@ func (u *s3Multipart) Complete(ctx context.Context) (ObjectInfo, error) {
 	slices.SortFunc(parts, func(a, b types.CompletedPart) int {
 		return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber))
 	})
+	// The server assembles the parts before it answers.
+	ctx, end := u.b.bound(ctx, silentWork(size))
+	defer end()
 	done, err := u.b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &u.b.bucket, Key: aws.String(u.b.full(u.key)), UploadId: u.id,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
 	if err != nil {
 		u.Abort()
-		return ObjectInfo{}, u.b.wrap("multipart complete", u.key, err)
+		return ObjectInfo{}, u.b.wrap(ctx, "multipart complete", u.key, err)
 	}
+	u.ended()
 	return ObjectInfo{Key: u.key, Size: size, ETag: trimETag(aws.ToString(done.ETag)),
 		ContentType: u.opts.ContentType, Metadata: u.opts.Metadata}, nil
 }
 
 // Abort runs on its own context: the caller's may be the one cancelled.
+// An abort that fails (the server is down) is retried in the background;
+// one still open when the process ends is aborted by the next run, from
+// the journal.
 func (u *s3Multipart) Abort() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := u.b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket: &u.b.bucket, Key: aws.String(u.b.full(u.key)), UploadId: u.id,
-	}); err != nil {
-		u.b.cfg.Logger.Warn("abort multipart upload failed", "key", u.key, "err", err)
+	if err := u.b.AbortUpload(context.Background(), u.key, aws.ToString(u.id)); err == nil {
+		u.ended()
+		return
+	} else {
+		u.b.cfg.Logger.Warn("abort multipart upload failed; retrying in the background", "key", u.key, "err", err)
 	}
+	go func() {
+		for delay := time.Second; ; delay = min(delay*2, time.Minute) {
+			time.Sleep(delay)
+			if err := u.b.AbortUpload(context.Background(), u.key, aws.ToString(u.id)); err == nil {
+				u.ended()
+				return
+			}
+		}
+	}()
+}
+
+func (u *s3Multipart) ended() {
+	if u.b.cfg.Uploads != nil {
+		u.b.cfg.Uploads.UploadEnded(u.key, aws.ToString(u.id))
+	}
+}
+
+// AbortUpload discards the multipart upload id of key. One the server no
+// longer knows is not an error.
+func (b *S3) AbortUpload(ctx context.Context, key, id string) error {
+	ctx, done := b.bound(ctx, 0)
+	defer done()
+	_, err := b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket: &b.bucket, Key: aws.String(b.full(key)), UploadId: aws.String(id),
+	})
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchUpload" {
+		return nil
+	}
+	return b.wrap(ctx, "multipart abort", key, err)
+}
+
+// silentWork is how long a server may work on size bytes before it
+// answers (assembling parts, copying): at 32 MiB/s, on top of the timeout.
+func silentWork(size int64) time.Duration {
+	return time.Duration(size/(32<<20)) * time.Second
 }
 
 func (b *S3) Copy(ctx context.Context, src, dst string, size int64, opts *PutOptions) (ObjectInfo, error) {
 	source := copySource(b.bucket, b.full(src))
+	ctx, done := b.bound(ctx, silentWork(min(size, copyPartSize*int64(b.cfg.PartsInFlight))))
+	defer done()
 	if size > maxCopySize {
 		return b.copyLarge(ctx, src, dst, source, size, opts)
 	}
@@ -435,7 +541,7 @@ func (b *S3) Copy(ctx context.Context, src, dst string, size int64, opts *PutOpt
 	}
 	out, err := b.client.CopyObject(ctx, in)
 	if err != nil {
-		return ObjectInfo{}, b.wrap("COPY", src+" -> "+dst, err)
+		return ObjectInfo{}, b.wrap(ctx, "COPY", src+" -> "+dst, err)
 	}
 	info := ObjectInfo{Key: dst, Size: size}
 	if r := out.CopyObjectResult; r != nil {
@@ -476,11 +582,13 @@ func (b *S3) Delete(ctx context.Context, keys ...string) error {
 }
 
 func (b *S3) Remove(ctx context.Context, removals []Removal) ([]string, error) {
+	ctx, done := b.bound(ctx, 0)
+	defer done()
 	if len(removals) == 1 {
 		r := removals[0]
 		_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(r.Key)),
 			IfMatch: quoteETag(r.ETag)})
-		switch err := b.wrap("DELETE", r.Key, err); {
+		switch err := b.wrap(ctx, "DELETE", r.Key, err); {
 		case err == nil || errors.Is(err, ErrNotFound):
 			return nil, nil
 		case errors.Is(err, ErrPrecondition):
@@ -499,7 +607,7 @@ func (b *S3) Remove(ctx context.Context, removals []Removal) ([]string, error) {
 			Bucket: &b.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
 		})
 		if err != nil {
-			return kept, b.wrap("DELETE batch", batch[0].Key, err)
+			return kept, b.wrap(ctx, "DELETE batch", batch[0].Key, err)
 		}
 		for _, e := range out.Errors {
 			switch aws.ToString(e.Code) {
@@ -529,16 +637,19 @@ func (b *S3) Presign(ctx context.Context, key string, ttl time.Duration) (string
 	req, err := b.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(key))},
 		s3.WithPresignExpires(ttl))
 	if err != nil {
-		return "", b.wrap("presign", key, err)
+		return "", b.wrap(ctx, "presign", key, err)
 	}
 	return req.URL, nil
 }
 
 // wrap turns an SDK error into one that wraps this package's sentinels and
 // names the operation and key.
-func (b *S3) wrap(op, key string, err error) error {
+func (b *S3) wrap(ctx context.Context, op, key string, err error) error {
 	if err == nil {
 		return nil
+	}
+	if timedOut(ctx) {
+		return fmt.Errorf("%s %q: %w", op, key, context.Cause(ctx))
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {

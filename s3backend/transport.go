@@ -14,17 +14,46 @@ import (
 // countingTransport counts every HTTP request sent to S3, retries included,
 // by the S3 operation it carries. Counting at the wire rather than per API
 // call is what makes the counts exact enough for tests to assert.
+//
+// It is also where every request's fate is seen, so it keeps the rest of
+// the wire-level bookkeeping: the requests in flight under the server's
+// throttling (congestion), whether the server answers at all (health), and
+// each operation's progress for its watchdog.
 type countingTransport struct {
-	next  http.RoundTripper
-	count *counters
-	log   *slog.Logger
+	next   http.RoundTripper
+	count  *counters
+	log    *slog.Logger
+	cong   *congestion
+	health *health
 }
 
 func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	op := classify(req)
 	t.count.add(op)
+	ctx := req.Context()
+	if err := t.cong.acquire(ctx); err != nil {
+		return nil, err
+	}
+	w := touchFrom(ctx)
+	if w != nil && req.Body != nil && req.Body != http.NoBody {
+		sent := *req
+		sent.Body = progressReader{req.Body, w}
+		req = &sent
+	}
 	start := time.Now()
 	resp, err := t.next.RoundTrip(req)
+	throttled := resp != nil && (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests)
+	t.cong.release(throttled)
+	switch {
+	case resp != nil:
+		t.health.answered()
+		if w != nil {
+			w.touch()
+			resp.Body = progressReader{resp.Body, w}
+		}
+	case noResponse(ctx, err):
+		t.health.failed(err)
+	}
 	if t.log.Enabled(req.Context(), slog.LevelDebug) {
 		status := 0
 		if resp != nil {
@@ -86,7 +115,7 @@ func classify(req *http.Request) string {
 // endpoint: enough idle connections to keep every in-flight request warm,
 // and timeouts so a dead server becomes an error instead of a hang.
 // AWS_CA_BUNDLE is honoured as the SDK's own client would.
-func newHTTPClient(maxConns int, count *counters, log *slog.Logger) (*http.Client, error) {
+func newHTTPClient(maxConns int, timeout time.Duration, t *countingTransport) (*http.Client, error) {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	base := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -95,7 +124,9 @@ func newHTTPClient(maxConns int, count *counters, log *slog.Logger) (*http.Clien
 		MaxIdleConnsPerHost:   maxConns,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
+		// One silent connection is retried on another before the
+		// operation's watchdog gives up on the server.
+		ResponseHeaderTimeout: max(timeout/2, time.Second),
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
 	}
@@ -113,5 +144,6 @@ func newHTTPClient(maxConns int, count *counters, log *slog.Logger) (*http.Clien
 		}
 		base.TLSClientConfig = &tls.Config{RootCAs: pool}
 	}
-	return &http.Client{Transport: &countingTransport{next: base, count: count, log: log}}, nil
+	t.next = base
+	return &http.Client{Transport: t}, nil
 }

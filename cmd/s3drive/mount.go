@@ -44,6 +44,7 @@ type mountFlags struct {
 	passthrough bool
 	metadataTTL time.Duration
 	negativeTTL time.Duration
+	timeout     time.Duration
 	debug       bool
 	pprof       string
 	// set by demo only
@@ -67,6 +68,7 @@ func (m *mountFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&m.passthrough, "passthrough", false, "let the kernel read cached files straight from disk (Linux 6.9+, root; on by itself with --read-only); a file open that way cannot be opened for writing until closed")
 	f.DurationVar(&m.metadataTTL, "metadata-ttl", time.Second, "how long metadata and listings are trusted before asking S3 again")
 	f.DurationVar(&m.negativeTTL, "negative-ttl", 5*time.Second, "how long a name known not to exist (a lookup found nothing, or a listing did not show it) is trusted")
+	f.DurationVar(&m.timeout, "timeout", s3backend.DefaultTimeout, "how long a request may go without an answer or a byte moving before the call fails with EIO (and the mount serves what it holds)")
 	f.BoolVar(&m.debug, "debug", false, "log every FUSE operation and S3 request")
 	f.StringVar(&m.pprof, "pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060)")
 }
@@ -165,6 +167,9 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	if flags.metadataTTL < 0 || flags.negativeTTL < 0 {
 		return usageError{errors.New("--metadata-ttl and --negative-ttl cannot be negative")}
 	}
+	if flags.timeout < time.Second {
+		return usageError{fmt.Errorf("--timeout %s: want at least 1s", flags.timeout)}
+	}
 	if flags.endpoint != "" {
 		if u, err := url.Parse(flags.endpoint); err != nil || u.Scheme == "" || u.Host == "" {
 			return usageError{fmt.Errorf("--endpoint %q: want a URL such as http://127.0.0.1:9000", flags.endpoint)}
@@ -195,7 +200,7 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	}
 	be, err := s3backend.New(ctx, s3backend.Config{
 		Bucket: bucket, Prefix: prefix, Endpoint: flags.endpoint, Region: flags.region,
-		Profile: flags.profile, PathStyle: flags.pathStyle, Logger: log,
+		Profile: flags.profile, PathStyle: flags.pathStyle, Timeout: flags.timeout, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -339,6 +344,8 @@ func explainCheck(err error, bucket, endpoint string) error {
 		return fmt.Errorf("%s rejected the credentials for bucket %q (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile): %v", where, bucket, err)
 	case errors.Is(err, s3backend.ErrNoCredentials):
 		return errors.New("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pick a profile with --profile (or AWS_PROFILE), or run where an instance or container role is available")
+	case errors.Is(err, s3backend.ErrTimeout):
+		return fmt.Errorf("%s accepted the connection but did not answer within --timeout; is it an S3 endpoint, and is it healthy?", where)
 	case errors.Is(err, s3backend.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("cannot reach %s: %v", where, err)
 	}
