@@ -245,7 +245,9 @@ func (m *Memory) SetOffline(down bool) { m.offline.Store(down) }
 func (m *Memory) Offline() bool { return m.offline.Load() }
 
 // AbortUpload has nothing to do: memory uploads end with their process.
-func (m *Memory) AbortUpload(ctx context.Context, key, id string) error { return m.begin(OpAbortMultipart, key) }
+func (m *Memory) AbortUpload(ctx context.Context, key, id string) error {
+	return m.begin(OpAbortMultipart, key)
+}
 
 func (m *Memory) Presign(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	return "memory://" + key + "?expires=" + time.Now().Add(ttl).UTC().Format(time.RFC3339), nil
