@@ -22,9 +22,15 @@ import (
 // ETag and misses, never serving stale bytes. Entries beyond the byte limit
 // are evicted least recently used first; deleting a file someone still
 // has open is safe on Linux (the open file keeps its data).
+//
+// The cache shares its disk with staged writes, which come first: it
+// keeps a free-space reserve on its filesystem (evicting before it would
+// eat into it), its limit is at most what the disk can hold, and Release
+// gives space back on demand when a write finds the disk full.
 type Data struct {
-	dir   string
-	limit int64
+	dir     string
+	limit   int64
+	reserve int64
 
 	mu    sync.Mutex                    // protects the following
 	lru   *simplelru.LRU[string, int64] // entry name → size
@@ -33,6 +39,23 @@ type Data struct {
 }
 
 const partSuffix = ".part"
+
+// ErrNoRoom means an entry would not fit beside the free-space reserve.
+var ErrNoRoom = errors.New("data cache: not enough free disk space")
+
+// reserveFor is the free space kept on a filesystem of total bytes: an
+// eighth, between 4 MiB and 2 GiB.
+func reserveFor(total int64) int64 { return min(max(total/8, 4<<20), 2<<30) }
+
+// diskSpace returns the size of dir's filesystem and the bytes free to
+// this process.
+func diskSpace(dir string) (total, free int64, err error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, 0, err
+	}
+	return int64(st.Blocks) * st.Bsize, int64(st.Bavail) * st.Bsize, nil
+}
 
 // OpenData opens (creating) the data cache in dir with a limit in bytes. It
 // indexes entries a previous run left, most recently modified last, and
@@ -46,6 +69,10 @@ func OpenData(dir string, limit int64) (*Data, error) {
 	}
 	lru, _ := simplelru.NewLRU[string, int64](math.MaxInt32, nil)
 	d := &Data{dir: dir, limit: limit, lru: lru, byKey: map[string]string{}}
+	if total, _, err := diskSpace(dir); err == nil && total > 0 {
+		d.reserve = reserveFor(total)
+		d.limit = max(min(limit, total-2*d.reserve), 0)
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -114,6 +141,9 @@ type Fill struct {
 // Begin starts an entry of size bytes for key at etag: a sparse file the
 // caller fills, then hands to Commit or Abort.
 func (d *Data) Begin(key, etag string, size int64) (*Fill, error) {
+	if size > d.limit || !d.makeRoom(size) {
+		return nil, ErrNoRoom
+	}
 	f, err := os.CreateTemp(d.dir, name(key, etag)+"-*"+partSuffix)
 	if err != nil {
 		return nil, err
@@ -155,7 +185,9 @@ func (d *Data) Abort(fl *Fill) {
 // Adopt takes path, a finished file holding key's content at etag, into
 // the cache by hard link (no copy; path may then be removed).
 func (d *Data) Adopt(key, etag, path string, size int64) error {
-	if size > d.limit {
+	// The file's blocks are in use already; whether keeping them leaves
+	// the reserve free is what counts.
+	if size > d.limit || !d.makeRoom(0) {
 		return nil
 	}
 	n := name(key, etag)
@@ -217,6 +249,42 @@ func (d *Data) evictLocked() {
 		}
 		d.removeLocked(n)
 	}
+}
+
+// makeRoom evicts until the disk has need bytes free beyond the reserve,
+// or the cache is empty; it reports whether that much is free.
+func (d *Data) makeRoom(need int64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for {
+		_, free, err := diskSpace(d.dir)
+		if err != nil || free >= need+d.reserve {
+			return true
+		}
+		n, _, ok := d.lru.GetOldest()
+		if !ok {
+			return false
+		}
+		d.removeLocked(n)
+	}
+}
+
+// Release evicts entries, least recently used first, until n bytes are
+// freed or none is left, for a staged write that found the disk full. It
+// returns the bytes freed.
+func (d *Data) Release(n int64) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var freed int64
+	for freed < n {
+		name, size, ok := d.lru.GetOldest()
+		if !ok {
+			break
+		}
+		d.removeLocked(name)
+		freed += size
+	}
+	return freed
 }
 
 // Size is the bytes the cache holds.

@@ -14,7 +14,7 @@ import (
 // logged and become EIO.
 func toErrno(log *slog.Logger, op, key string, err error) syscall.Errno {
 	var errno syscall.Errno
-	var netErr net.Error
+	var netErr *net.OpError
 	switch {
 	case err == nil:
 		return 0
@@ -30,7 +30,8 @@ func toErrno(log *slog.Logger, op, key string, err error) syscall.Errno {
 		log.Error("S3 did not answer in time", "op", op, "key", key, "err", err)
 		return syscall.EIO
 	case errors.As(err, &netErr):
-		// A connection's errno (ECONNRESET…) is not the program's.
+		// A connection's errno (ECONNRESET…) is not the program's: EIO.
+		// (Not net.Error: syscall.Errno itself implements that.)
 	case errors.As(err, &errno):
 		return errno // a local error, such as ENOSPC while staging
 	case errors.Is(err, context.Canceled):

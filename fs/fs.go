@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/s3drive/s3drive/cache"
+	"github.com/s3drive/s3drive/fs/journal"
 	"github.com/s3drive/s3drive/s3backend"
 	"golang.org/x/sys/unix"
 )
@@ -36,6 +38,9 @@ type Options struct {
 	Passthrough bool
 	// StagingDir holds files being written until they are uploaded.
 	StagingDir string
+	// Journal records what the staging files are, for the next run to
+	// finish after a crash (see Recover); nil keeps no journal.
+	Journal *journal.Journal
 	ReadOnly   bool
 	// UID, GID, FileMode and DirMode apply to objects without metadata.
 	UID, GID          uint32
@@ -86,6 +91,9 @@ type FS struct {
 	hiddenMu sync.Mutex // protects hidden
 	hidden   map[string]bool
 
+	journal *journal.Journal
+	retries retries
+
 	nextIno atomic.Uint64
 	large   sync.Map // folder keys known to need more than one listing page
 }
@@ -97,12 +105,6 @@ func New(opts Options) (*FS, error) {
 	}
 	if err := os.MkdirAll(opts.StagingDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating staging directory: %w", err)
-	}
-	if left, _ := filepath.Glob(filepath.Join(opts.StagingDir, "stage-*")); len(left) > 0 && opts.Logger != nil {
-		// A previous run ended (crash, kill -9) with data it could not
-		// upload. It is kept, never deleted, for the user to recover.
-		opts.Logger.Warn("staging directory holds data a previous run did not upload; recover it by hand",
-			"files", len(left), "dir", opts.StagingDir)
 	}
 	if opts.HeadConcurrency <= 0 {
 		opts.HeadConcurrency = 32
@@ -123,7 +125,7 @@ func New(opts Options) (*FS, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	f := &FS{
-		opts: opts, be: opts.Backend, cache: opts.Cache, data: opts.Data, log: opts.Logger, started: time.Now(),
+		opts: opts, be: opts.Backend, cache: opts.Cache, data: opts.Data, journal: opts.Journal, log: opts.Logger, started: time.Now(),
 		headSlots: make(chan struct{}, opts.HeadConcurrency),
 		pending:   map[string]*headCall{}, dirty: map[*File]struct{}{}, hidden: map[string]bool{},
 	}
@@ -297,14 +299,21 @@ func (f *FS) FlushAll(ctx context.Context) error {
 		files = append(files, file)
 	}
 	f.dirtyMu.Unlock()
-	failed := 0
+	var failed []string
 	for _, file := range files {
 		if errno := file.sync(ctx); errno != 0 {
-			failed++
+			key, _ := file.key()
+			failed = append(failed, key)
 		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("%d file(s) could not be uploaded; staged data kept in %s", failed, f.opts.StagingDir)
+	if len(failed) > 0 {
+		slices.Sort(failed)
+		names := strings.Join(failed[:min(len(failed), 10)], ", ")
+		if len(failed) > 10 {
+			names += fmt.Sprintf(" and %d more", len(failed)-10)
+		}
+		return fmt.Errorf("%d file(s) could not be uploaded (%s); their data is kept in %s and the next mount with this --cache-dir uploads it",
+			len(failed), names, f.opts.StagingDir)
 	}
 	return f.sendWaiting(ctx)
 }

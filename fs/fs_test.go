@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,6 +51,9 @@ func testMountTweaked(t *testing.T, mem *s3backend.Memory, opts Options, tweak f
 		opts.Backend = mem
 	}
 	opts.Cache, opts.StagingDir = c, t.TempDir()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	fsys, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +73,14 @@ func testMountTweaked(t *testing.T, mem *s3backend.Memory, opts Options, tweak f
 		t.Fatal("FUSE passthrough refused: this kernel (6.9+) and root should allow it")
 	}
 	return dir, fsys
+}
+
+// testLog writes a mount's log lines into the test's output.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 func names(t *testing.T, dir string) []string {

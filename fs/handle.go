@@ -30,8 +30,9 @@ type handle struct {
 	// wrote: data was written or the size set through this handle, so
 	// its close must upload. owner is the process that opened it for
 	// writing (0: unknown).
-	wrote atomic.Bool
-	owner int
+	wrote    atomic.Bool
+	owner    int
+	writable bool
 }
 
 // passthroughHandle reads a file whole in the data cache. Only read-only
@@ -60,6 +61,10 @@ var (
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	f := h.file
 	f.mu.Lock()
+	if f.stage != nil && off < f.released {
+		f.mu.Unlock()
+		return nil, syscall.EIO // see releaseSentLocked
+	}
 	if f.stage != nil {
 		n, err := f.stage.ReadAt(dest, off)
 		f.mu.Unlock()
@@ -150,7 +155,11 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	if err := f.ensureStagedLocked(ctx, key, f.meta.Size); err != nil {
 		return 0, toErrno(f.fsys.log, "stage for write", key, err)
 	}
-	n, err := f.stage.WriteAt(data, off)
+	if off < f.released || (f.released > 0 && f.stream != nil && off < f.stream.sent) {
+		f.fsys.log.Error("write below what was released to make room on the cache disk", "key", key)
+		return 0, syscall.EIO
+	}
+	n, err := f.writeStageLocked(data, off)
 	if end := off + int64(n); end > f.stageSize {
 		f.stageSize = end
 	}
@@ -194,7 +203,7 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	h.dropReadersLocked()
 	h.mu.Unlock()
-	h.file.release(h.passthrough)
+	h.file.release(h.passthrough, h.writable)
 	return 0
 }
 

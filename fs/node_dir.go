@@ -387,7 +387,7 @@ func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	file, errno := d.fsys.newLocalFile(mode)
+	file, errno := d.fsys.newLocalFile(key, mode)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -48,6 +49,9 @@ type File struct {
 	// says the staged content was written from empty, so it may start one.
 	stream   *stream
 	streamOK bool
+	// released: bytes from the start punched out of the staging file once
+	// the stream's parts were confirmed, to make room (see space.go).
+	released int64
 	// fetch is the download into the data cache that reads share.
 	fetch *fetcher
 	// livePassthrough counts passthrough descriptors the kernel still
@@ -56,6 +60,8 @@ type File struct {
 	// at Release, which the kernel sends later, on its own time: the next
 	// open must see the close.
 	livePassthrough int
+	// writers counts handles open for writing.
+	writers int
 	// normalHandles counts ordinary handles until their Release. go-fuse
 	// drops an inode's passthrough backing file at the Release of any of
 	// its handles, passthrough or not; a passthrough open after that
@@ -71,16 +77,28 @@ var (
 	_ = (fs.NodeSetattrer)((*File)(nil))
 )
 
-// newLocalFile is a file created on this mount, empty and not yet uploaded.
-func (f *FS) newLocalFile(mode uint32) (*File, syscall.Errno) {
-	stage, err := os.CreateTemp(f.opts.StagingDir, "stage-*")
+// newLocalFile is a file created on this mount as key, empty and not yet
+// uploaded.
+func (f *FS) newLocalFile(key string, mode uint32) (*File, syscall.Errno) {
+	stage, err := f.createStage()
 	if err != nil {
 		return nil, toErrno(f.log, "create staging file", f.opts.StagingDir, err)
 	}
 	file := &File{fsys: f, stage: stage, dirty: true, local: true, streamOK: true,
 		meta: cache.Meta{Mode: syscall.S_IFREG | mode&0o7777, Mtime: time.Now()}}
+	file.mu.Lock()
+	file.journalLocked(key, false, false)
+	file.mu.Unlock()
 	f.markDirty(file)
 	return file, 0
+}
+
+// writing reports whether a descriptor open for writing may still change
+// the file.
+func (f *File) writing() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writers > 0
 }
 
 func (f *File) key() (string, bool) { return pathOf(f.fsys.rootInode(), f.EmbeddedInode()) }
@@ -138,6 +156,7 @@ func (f *File) dropStageLocked() {
 	if f.stage == nil {
 		return
 	}
+	f.forgetStageLocked()
 	f.stage.Close()
 	os.Remove(f.stage.Name())
 	f.stage = nil
@@ -151,7 +170,7 @@ func (f *File) ensureStagedLocked(ctx context.Context, key string, keep int64) e
 	if f.stage != nil {
 		return nil
 	}
-	stage, err := os.CreateTemp(f.fsys.opts.StagingDir, "stage-*")
+	stage, err := f.fsys.createStage()
 	if err != nil {
 		return err
 	}
@@ -170,6 +189,7 @@ func (f *File) ensureStagedLocked(ctx context.Context, key string, keep int64) e
 	}
 	f.stage, f.stageSize = stage, size
 	f.streamOK = size == 0
+	f.journalLocked(key, !f.dirty, false)
 	return nil
 }
 
@@ -188,6 +208,11 @@ func (f *File) contentReader(ctx context.Context, key string, size int64) (io.Re
 }
 
 func (f *File) setDirtyLocked() {
+	if !f.dirty {
+		if key, ok := f.key(); ok {
+			f.journalLocked(key, false, false)
+		}
+	}
 	f.dirty = true
 	f.meta.Mtime = time.Now()
 	f.mtimeSet = false
@@ -240,7 +265,10 @@ func (f *File) open(ctx context.Context, flags uint32) *handle {
 	f.mu.Unlock()
 	h := &handle{file: f}
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
-		h.owner = processOf(ctx)
+		h.owner, h.writable = processOf(ctx), true
+		f.mu.Lock()
+		f.writers++
+		f.mu.Unlock()
 	}
 	return h
 }
@@ -323,8 +351,14 @@ func (f *File) truncateLocked(ctx context.Context, size int64) syscall.Errno {
 	if err := f.stage.Truncate(size); err != nil {
 		return toErrno(f.fsys.log, "truncate", key, err)
 	}
+	if f.released > 0 && size > 0 && size < f.released {
+		return syscall.EIO // see releaseSentLocked
+	}
 	if f.stream != nil && size < f.stream.sent {
 		f.abandonStreamLocked()
+	}
+	if size == 0 {
+		f.released = 0
 	}
 	if size == 0 {
 		f.streamOK = true
@@ -415,7 +449,7 @@ func (f *File) metaDue() {
 }
 
 // metaRetry spaces retries of a deferred attribute change that failed.
-const metaRetry = 10 * time.Second
+const metaRetry = 5 * time.Second
 
 func sameAttrs(a, b cache.Meta) bool {
 	return a.Mode == b.Mode && a.UID == b.UID && a.GID == b.GID && a.HasUID == b.HasUID &&
@@ -498,6 +532,7 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	s := f.stream
 	f.stream = nil
 	f.uploading = true
+	f.journalLocked(key, false, true)
 	f.mu.Unlock()
 
 	// The caller being interrupted must not abandon an upload half done.
@@ -505,20 +540,35 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	var info s3backend.ObjectInfo
 	var err error
 	streamed := false
-	if s != nil && s.key != key {
+	released := f.released > 0
+	if s != nil && s.key != key && !released {
 		// Its folder was renamed without a flush first (renameDir
 		// flushes; rename abandons): the stream's key is not the file's.
 		s.abandon()
 		s = nil
 	}
-	if s != nil {
-		if info, err = s.finish(ctx, stage, m.Size); err != nil {
+	switch {
+	case released && s == nil:
+		err = errors.New("part of the file was released from the cache disk and its upload is gone")
+	case released:
+		// The start is gone from disk: only this upload can finish it.
+		if info, err = s.finish(ctx, stage, m.Size, true); err == nil {
+			streamed = true
+			if s.key != key {
+				info, err = f.fsys.be.Copy(ctx, s.key, key, m.Size, nil)
+				if err == nil {
+					err = f.fsys.be.Delete(ctx, s.key)
+				}
+			}
+		}
+	case s != nil:
+		if info, err = s.finish(ctx, stage, m.Size, false); err != nil {
 			f.fsys.log.Warn("streamed upload failed; uploading the file whole", "key", key, "err", err)
 		} else {
 			streamed = true
 		}
 	}
-	if !streamed {
+	if !streamed && !released {
 		info, err = f.fsys.be.Upload(ctx, key, stage, m.Size,
 			s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
 	}
@@ -526,13 +576,20 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.uploading = false
+	if err != nil && released && s != nil && f.stream == nil {
+		f.stream = s // kept for the retry: see finish
+	}
 	if err != nil {
-		f.fsys.log.Error("upload failed; staged data kept", "key", key, "staging", stage.Name(), "err", err)
+		f.fsys.log.Error("upload failed; staged data kept and retried in the background", "key", key, "staging", stage.Name(), "err", err)
+		f.journalFailedLocked(key)
+		f.fsys.uploadFailed(f)
 		return syscall.EIO
 	}
+	f.fsys.uploaded(f)
 	f.fsys.clock.tickKey(key) // before meta changes: see refresh
 	m.ETag, m.LastModified = info.ETag, info.LastModified
 	f.meta, f.dirty, f.local = m, false, false
+	f.released = 0
 	f.clearMetaPendingLocked()
 	if streamed && !sameStored(s.meta, m, f.mtimeSet) {
 		// Attributes changed after the upload began (cp -p, fchmod):
@@ -543,14 +600,19 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	f.fsys.recordUpload(key, m)
 	if f.handles == 0 {
 		f.retireStageLocked() // uploaded after its last close (unmount, truncate(2))
+	} else if !f.dirty {
+		f.journalLocked(key, true, false)
 	}
 	return 0
 }
 
-func (f *File) release(passthrough bool) {
+func (f *File) release(passthrough, writable bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.handles--
+	if writable {
+		f.writers--
+	}
 	if !passthrough {
 		f.normalHandles--
 	}

@@ -38,8 +38,20 @@ type stream struct {
 	slots chan struct{}
 	wg    sync.WaitGroup
 
-	mu  sync.Mutex // protects err
+	// progress receives a value each time a part ends.
+	progress chan struct{}
+
+	mu  sync.Mutex // protects the following
 	err error
+	// acked is how many bytes from the start S3 confirmed; done holds the
+	// sizes of parts confirmed beyond it, by number.
+	acked     int64
+	ackedNext int32
+	done      map[int32]int64
+	inFlight  int
+	// failed are parts to send again: with bytes released from the
+	// staging file the upload cannot start over, so it is kept.
+	failed []part
 }
 
 // streamMeta is the metadata a streamed upload starts with. The time of
@@ -76,15 +88,31 @@ func (s *stream) duePartsLocked(stageSize, partSize int64) []part {
 func (s *stream) send(stage *os.File, p part) {
 	s.slots <- struct{}{}
 	s.wg.Add(1)
+	s.mu.Lock()
+	s.inFlight++
+	s.mu.Unlock()
 	go func() {
 		err := s.mp.Part(context.Background(), p.num, stage, p.off, p.size)
 		<-s.slots
+		s.mu.Lock()
+		s.inFlight--
 		if err != nil {
-			s.mu.Lock()
 			if s.err == nil {
 				s.err = err
 			}
-			s.mu.Unlock()
+			s.failed = append(s.failed, p)
+		} else {
+			s.done[p.num] = p.size
+			for size, ok := s.done[s.ackedNext]; ok; size, ok = s.done[s.ackedNext] {
+				delete(s.done, s.ackedNext)
+				s.acked += size
+				s.ackedNext++
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case s.progress <- struct{}{}:
+		default:
 		}
 		// close waits for the parts, not for their trip to the disk; an
 		// eviction after the staging file is closed does nothing.
@@ -96,22 +124,43 @@ func (s *stream) send(stage *os.File, p part) {
 	}()
 }
 
+// confirmed returns the bytes from the start S3 has confirmed, and
+// whether parts are still in flight.
+func (s *stream) confirmed() (acked int64, waiting bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acked, s.inFlight > 0
+}
+
 // finish sends the tail from size, waits for every part and completes the
-// upload. On any failure the upload is aborted and the error returned.
-func (s *stream) finish(ctx context.Context, stage *os.File, size int64) (s3backend.ObjectInfo, error) {
+// upload. On failure the upload is aborted and the error returned, unless
+// keep: then failed parts stay listed for the next finish to send again.
+func (s *stream) finish(ctx context.Context, stage *os.File, size int64, keep bool) (s3backend.ObjectInfo, error) {
+	s.mu.Lock()
+	again := s.failed
+	s.failed, s.err = nil, nil
+	s.mu.Unlock()
+	for _, p := range again {
+		p.evict = false
+		s.send(stage, p)
+	}
 	if tail := size - s.sent; tail > 0 {
 		if s.next > maxParts {
 			s.mp.Abort()
 			return s3backend.ObjectInfo{}, errTooManyParts
 		}
 		s.send(stage, part{num: s.next, off: s.sent, size: tail})
+		s.next++
+		s.sent = size
 	}
 	s.wg.Wait()
 	s.mu.Lock()
 	err := s.err
 	s.mu.Unlock()
 	if err != nil {
-		s.mp.Abort()
+		if !keep {
+			s.mp.Abort()
+		}
 		return s3backend.ObjectInfo{}, err
 	}
 	return s.mp.Complete(ctx)
@@ -151,7 +200,8 @@ func (f *File) streamLocked(ctx context.Context, key string) {
 			return
 		}
 		f.stream = &stream{mp: mp, key: key, inode: f.EmbeddedInode(), meta: m, next: 1,
-			slots: make(chan struct{}, f.fsys.be.PartsInFlight())}
+			slots: make(chan struct{}, f.fsys.be.PartsInFlight()), progress: make(chan struct{}, 1),
+			ackedNext: 1, done: map[int32]int64{}}
 	}
 	s, stage := f.stream, f.stage
 	due := s.duePartsLocked(f.stageSize, partSize)
@@ -165,9 +215,11 @@ func (f *File) streamLocked(ctx context.Context, key string) {
 	f.mu.Lock()
 }
 
-// abandonStreamLocked drops the upload running for f, if any.
+// abandonStreamLocked drops the upload running for f, if any. One whose
+// start was released from disk is the only copy of those bytes: it is
+// kept, and the upload copies it to the file's key if that changed.
 func (f *File) abandonStreamLocked() {
-	if f.stream != nil {
+	if f.stream != nil && f.released == 0 {
 		f.stream.abandon()
 		f.stream = nil
 	}

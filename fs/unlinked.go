@@ -12,6 +12,9 @@ func (f *File) unlink(ctx context.Context, key string) (local bool, etag string)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.keepReadableLocked(ctx, key)
+	if f.dirty {
+		f.journalLocked(key, true, false) // discarded: nothing for a next run to upload
+	}
 	f.dirty = false
 	f.abandonStreamLocked()
 	f.clearMetaPendingLocked()

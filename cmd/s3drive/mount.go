@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,7 +25,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/s3drive/s3drive/cache"
+	"github.com/s3drive/s3drive/cmd/internal/control"
 	s3fs "github.com/s3drive/s3drive/fs"
+	"github.com/s3drive/s3drive/fs/journal"
 	"github.com/s3drive/s3drive/s3backend"
 )
 
@@ -194,13 +197,25 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		go func() { log.Error("pprof server stopped", "err", http.ListenAndServe(flags.pprof, nil)) }()
 	}
 
+	source := "s3://" + bucket
+	if prefix != "" {
+		source += "/" + prefix
+	}
+	id := sha256.Sum256([]byte(flags.endpoint + "\x00" + bucket + "\x00" + prefix))
+	stateDir := filepath.Join(flags.cacheDir, hex.EncodeToString(id[:8]))
+	jr, err := journal.Open(filepath.Join(stateDir, "journal.db"), source)
+	if err != nil {
+		return err
+	}
+	defer jr.Close()
+
 	if flags.accessKey != "" {
 		os.Setenv("AWS_ACCESS_KEY_ID", flags.accessKey)
 		os.Setenv("AWS_SECRET_ACCESS_KEY", flags.secretKey)
 	}
 	be, err := s3backend.New(ctx, s3backend.Config{
 		Bucket: bucket, Prefix: prefix, Endpoint: flags.endpoint, Region: flags.region,
-		Profile: flags.profile, PathStyle: flags.pathStyle, Timeout: flags.timeout, Logger: log,
+		Profile: flags.profile, PathStyle: flags.pathStyle, Timeout: flags.timeout, Uploads: jr, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -209,8 +224,6 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		return explainCheck(err, bucket, flags.endpoint)
 	}
 
-	id := sha256.Sum256([]byte(flags.endpoint + "\x00" + bucket + "\x00" + prefix))
-	stateDir := filepath.Join(flags.cacheDir, hex.EncodeToString(id[:8]))
 	mc, err := cache.Open(cache.Options{TTL: flags.metadataTTL, NegativeTTL: flags.negativeTTL,
 		StorePath: filepath.Join(stateDir, "meta.db")})
 	if err != nil {
@@ -226,16 +239,18 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		}
 	}
 	fsys, err := s3fs.New(s3fs.Options{
-		Backend: be, Cache: mc, Data: data, Passthrough: flags.passthrough, StagingDir: filepath.Join(stateDir, "staging"),
+		Backend: be, Cache: mc, Data: data, Passthrough: flags.passthrough, StagingDir: filepath.Join(stateDir, "staging"), Journal: jr,
 		ReadOnly: flags.readOnly, UID: flags.uid, GID: flags.gid, FileMode: fileMode, DirMode: dirMode,
 		Logger: log,
 	})
 	if err != nil {
 		return err
 	}
-	source := "s3://" + bucket
-	if prefix != "" {
-		source += "/" + prefix
+	if rec, err := fsys.Recover(ctx); err != nil {
+		return fmt.Errorf("reading the journal of a previous run: %w", err)
+	} else if n := len(rec.Uploaded) + len(rec.Conflicted) + len(rec.Kept) + rec.Aborted + rec.Pending; n > 0 {
+		log.Warn("recovered what a previous run left", "uploaded", len(rec.Uploaded), "conflicted", len(rec.Conflicted),
+			"kept_in_lost+found", len(rec.Kept), "multipart_aborted", rec.Aborted, "still_pending", rec.Pending)
 	}
 	server, err := gofs.Mount(mountpoint, fsys.Root(), fsys.MountOptions(source, flags.allowOther, flags.debug))
 	if err != nil {
@@ -250,6 +265,34 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	}
 	if fsys.ProbePassthrough(server) {
 		log.Info("FUSE passthrough on: cached files are read by the kernel directly")
+	}
+	// s3drive unmount asks through the control socket, to learn how the
+	// final upload went.
+	final := make(chan error, 1)
+	answered := make(chan struct{})
+	var asked atomic.Bool
+	if ctl, err := control.Listen(mountpoint); err != nil {
+		log.Warn("no control socket: s3drive unmount cannot report unsent data", "err", err)
+		close(answered)
+	} else {
+		defer ctl.Close()
+		go ctl.Serve(func(req control.Request) control.Response {
+			if req.Op != "unmount" {
+				return control.Response{Code: exitFailure, Error: fmt.Sprintf("unknown request %q", req.Op)}
+			}
+			if !asked.CompareAndSwap(false, true) {
+				return control.Response{Code: exitFailure, Error: "already unmounting"}
+			}
+			defer close(answered)
+			if err := server.Unmount(); err != nil {
+				asked.Store(false)
+				return control.Response{Code: exitFailure, Error: fmt.Sprintf("unmounting %s: %v", mountpoint, err)}
+			}
+			if err := <-final; err != nil {
+				return control.Response{Code: exitNotFlush, Error: err.Error()}
+			}
+			return control.Response{}
+		})
 	}
 	fmt.Printf("s3drive: mounted %s at %s\n", source, mountpoint)
 	if ready != nil {
@@ -272,7 +315,15 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		}
 	}()
 	server.Wait()
-	if err := fsys.FlushAll(context.Background()); err != nil {
+	err = fsys.FlushAll(context.Background())
+	final <- err
+	if asked.Load() {
+		select { // the command's answer goes out before the process ends
+		case <-answered:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	if err != nil {
 		return flushError{err}
 	}
 	log.Info("unmounted", "mountpoint", mountpoint)
@@ -365,6 +416,18 @@ func unmountCmd() *cobra.Command {
 			if mounted, _ := isMountpoint(mp); !mounted {
 				return fmt.Errorf("%s is not mounted", mp)
 			}
+			resp, err := control.Call(mp, control.Request{Op: "unmount"})
+			switch {
+			case err == nil && resp.Code == exitNotFlush:
+				return flushError{errors.New(resp.Error)}
+			case err == nil && resp.Code != 0:
+				return errors.New(resp.Error)
+			case err == nil:
+				return nil
+			case !errors.Is(err, control.ErrNoMount):
+				return err
+			}
+			// Not an s3drive with a control socket: unmount as umount does.
 			if err := syscall.Unmount(mp, 0); err == nil {
 				return nil
 			} else if !errors.Is(err, syscall.EPERM) {

@@ -1,0 +1,120 @@
+// Package control is the control socket of a running mount: a unix socket
+// (mode 0600) through which `s3drive unmount` asks the mount to upload
+// what it holds, unmount and report how that went, so that the command's
+// exit status is the daemon's. Requests and answers are one JSON line each.
+package control
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// Request is one call on the socket.
+type Request struct {
+	Op string `json:"op"` // "unmount"
+}
+
+// Response answers a Request. Code is the exit status the command should
+// end with: 0 done, 1 failed, 3 unmounted with data left behind.
+type Response struct {
+	Code  int    `json:"code"`
+	Error string `json:"error,omitempty"`
+}
+
+// Dir is where the sockets of this user's mounts live: the runtime
+// directory ($XDG_RUNTIME_DIR, or /run for root), else the temp directory.
+func Dir() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "s3drive")
+	}
+	if os.Geteuid() == 0 {
+		return "/run/s3drive"
+	}
+	return filepath.Join(os.TempDir(), "s3drive-"+strconv.Itoa(os.Geteuid()))
+}
+
+// SocketPath is the socket of the mount at mountpoint (an absolute path).
+func SocketPath(mountpoint string) string {
+	sum := sha256.Sum256([]byte(mountpoint))
+	return filepath.Join(Dir(), hex.EncodeToString(sum[:12])+".sock")
+}
+
+// Server serves one mount's socket.
+type Server struct {
+	ln   *net.UnixListener
+	path string
+}
+
+// Listen creates the socket for mountpoint. A socket left by a process
+// that died is replaced.
+func Listen(mountpoint string) (*Server, error) {
+	path := SocketPath(mountpoint)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control socket %s is in use by another mount", path)
+	}
+	os.Remove(path)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	ln.SetUnlinkOnClose(true)
+	return &Server{ln: ln, path: path}, nil
+}
+
+// Serve answers requests with handle until Close. Each connection is
+// served on its own goroutine.
+func (s *Server) Serve(handle func(Request) Response) {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			var req Request
+			if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
+				return
+			}
+			json.NewEncoder(c).Encode(handle(req))
+		}()
+	}
+}
+
+// Close removes the socket.
+func (s *Server) Close() error { return s.ln.Close() }
+
+// ErrNoMount means no running mount serves a socket for that mountpoint.
+var ErrNoMount = errors.New("no control socket for this mountpoint")
+
+// Call sends req to the mount at mountpoint and waits for its answer.
+func Call(mountpoint string, req Request) (Response, error) {
+	c, err := net.Dial("unix", SocketPath(mountpoint))
+	if err != nil {
+		return Response{}, fmt.Errorf("%w: %v", ErrNoMount, err)
+	}
+	defer c.Close()
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return Response{}, err
+	}
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		return Response{}, fmt.Errorf("the mount ended without answering: %w", err)
+	}
+	return resp, nil
+}

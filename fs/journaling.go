@@ -1,0 +1,158 @@
+package fs
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/s3drive/s3drive/fs/journal"
+)
+
+// entryLocked describes f's staging file for the journal. The caller
+// holds mu and f.stage is set.
+func (f *File) entryLocked(key string, closed bool) journal.Entry {
+	m := f.meta
+	m.Size = f.stageSize
+	if m.Mode == 0 {
+		m.Mode = syscall.S_IFREG | f.fsys.opts.FileMode
+	}
+	base := f.meta.ETag
+	if f.local {
+		base = ""
+	}
+	return journal.Entry{Stage: filepath.Base(f.stage.Name()), Key: key, Base: base, Size: f.stageSize,
+		ContentType: contentType(key), Metadata: encodeMeta(m), Closed: closed, Released: f.released}
+}
+
+// journalLocked records f's staging file: clean (S3 has its content),
+// being written, or closed (to be uploaded by the next run if this one
+// cannot). The caller holds mu.
+func (f *File) journalLocked(key string, clean, closed bool) {
+	if f.fsys.journal == nil || f.stage == nil {
+		return
+	}
+	e := f.entryLocked(key, closed)
+	e.Clean = clean
+	if err := f.fsys.journal.Record(e); err != nil {
+		f.fsys.log.Error("journal write failed: a crash now would leave this file's changes unnamed", "key", key, "err", err)
+	}
+}
+
+// journalFailedLocked makes the staging file and its entry durable after
+// an upload failed: the program was told its data is not in S3, so it
+// must survive even a power cut until an upload succeeds.
+func (f *File) journalFailedLocked(key string) {
+	if f.fsys.journal == nil || f.stage == nil {
+		return
+	}
+	if err := f.stage.Sync(); err != nil {
+		f.fsys.log.Error("syncing staged data failed", "key", key, "err", err)
+	}
+	if err := f.fsys.journal.Durable(f.entryLocked(key, true)); err != nil {
+		f.fsys.log.Error("journal write failed: a crash now would leave this file's changes unnamed", "key", key, "err", err)
+	}
+}
+
+// forgetStageLocked drops the journal entry of a staging file about to be
+// removed (or whose data was discarded).
+func (f *File) forgetStageLocked() {
+	if f.fsys.journal != nil && f.stage != nil {
+		_ = f.fsys.journal.Forget(filepath.Base(f.stage.Name()))
+	}
+}
+
+// retries uploads, in the background, files whose upload failed, until
+// S3 takes them: a program told EIO at close must not have to wait for
+// unmount for its data to arrive once the server is back.
+type retries struct {
+	mu      sync.Mutex // protects the following
+	due     map[*File]*retryState
+	running bool
+}
+
+type retryState struct {
+	next  time.Time
+	delay time.Duration
+}
+
+const (
+	firstRetry = time.Second
+	// maxRetryDelay keeps the wait after an outage ends short: a file is
+	// tried at least this often.
+	maxRetryDelay = 8 * time.Second
+)
+
+// uploadFailed schedules file's next upload attempt, backing off.
+func (f *FS) uploadFailed(file *File) {
+	r := &f.retries
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.due == nil {
+		r.due = map[*File]*retryState{}
+	}
+	st := r.due[file]
+	if st == nil {
+		st = &retryState{delay: firstRetry}
+		r.due[file] = st
+	} else {
+		st.delay = min(st.delay*2, maxRetryDelay)
+	}
+	st.next = time.Now().Add(st.delay)
+	if !r.running {
+		r.running = true
+		go f.retryLoop()
+	}
+}
+
+// uploaded takes file off the retry list.
+func (f *FS) uploaded(file *File) {
+	r := &f.retries
+	r.mu.Lock()
+	delete(r.due, file)
+	r.mu.Unlock()
+}
+
+// pendingRetries counts files waiting for a retry.
+func (f *FS) pendingRetries() int {
+	f.retries.mu.Lock()
+	defer f.retries.mu.Unlock()
+	return len(f.retries.due)
+}
+
+func (f *FS) retryLoop() {
+	r := &f.retries
+	for {
+		r.mu.Lock()
+		if len(r.due) == 0 {
+			r.running = false
+			r.mu.Unlock()
+			return
+		}
+		now := time.Now()
+		wait := maxRetryDelay
+		var due []*File
+		for file, st := range r.due {
+			if d := st.next.Sub(now); d <= 0 {
+				due = append(due, file)
+			} else {
+				wait = min(wait, d)
+			}
+		}
+		r.mu.Unlock()
+		for _, file := range due {
+			if file.writing() {
+				// A writer still has it open: its close uploads.
+				f.uploadFailed(file)
+				continue
+			}
+			if errno := file.flush(context.Background()); errno == 0 {
+				f.uploaded(file) // also when there was nothing left to send
+			}
+		}
+		if len(due) == 0 {
+			time.Sleep(wait)
+		}
+	}
+}
