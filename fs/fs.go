@@ -40,8 +40,8 @@ type Options struct {
 	StagingDir string
 	// Journal records what the staging files are, for the next run to
 	// finish after a crash (see Recover); nil keeps no journal.
-	Journal *journal.Journal
-	ReadOnly   bool
+	Journal  *journal.Journal
+	ReadOnly bool
 	// UID, GID, FileMode and DirMode apply to objects without metadata.
 	UID, GID          uint32
 	FileMode, DirMode uint32
