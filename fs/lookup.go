@@ -56,7 +56,18 @@ func kindOf(m cache.Meta) kind {
 func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error) {
 	for try := 1; ; try++ {
 		before := f.clock.now(dirKey)
+		if f.offlineFirst() {
+			if res, err, ok := f.resolveOffline(dirKey, name); ok {
+				res.asOf = before - 1 // never taken by an inode: see refresh
+				return res, err
+			}
+		}
 		res, err := f.resolveAt(ctx, dirKey, name, before)
+		if f.outage(err) {
+			if stale, serr, ok := f.resolveOffline(dirKey, name); ok {
+				res, err, before = stale, serr, before-1
+			}
+		}
 		res.asOf = before
 		if errors.Is(err, errOvertaken) {
 			if try < resolveTries {
@@ -103,6 +114,8 @@ func (f *FS) resolveAt(ctx context.Context, dirKey, name string, before uint64) 
 			return f.fromListing(ctx, refreshed, dirKey, name)
 		case err == nil:
 			f.large.Store(dirKey, true)
+		case f.outage(err):
+			return resolved{}, err // asking again would wait as long
 		}
 	}
 

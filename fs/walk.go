@@ -29,6 +29,21 @@ type listCall struct {
 // lists the folder from S3 (every page) and starts HEADs for the objects
 // never seen, since a readdir is usually followed by a stat of every entry.
 func (f *FS) listShared(ctx context.Context, dirKey string) (*cache.Listing, error) {
+	if f.offlineFirst() {
+		if l := f.listOffline(dirKey); l != nil {
+			return l, nil
+		}
+	}
+	l, err := f.listSharedOnline(ctx, dirKey)
+	if f.outage(err) {
+		if stale := f.listOffline(dirKey); stale != nil {
+			return stale, nil
+		}
+	}
+	return l, err
+}
+
+func (f *FS) listSharedOnline(ctx context.Context, dirKey string) (*cache.Listing, error) {
 	f.listMu.Lock()
 	// A listing is cached before its call is dropped from listCalls, so
 	// under listMu it is either on its way or in the cache.

@@ -1,30 +1,50 @@
 package integration
 
 import (
+	"errors"
+	"io"
+	"log"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
-// faultProxy stands between a mount and the S3 server. While on, it
-// answers a share of requests with 503 SlowDown (as S3 does when
-// throttling) and resets a share of connections: some before the request
-// reaches the server, some after the server acted on it (the answer is
-// lost, as on a network cut), which is what makes retries hard.
+// faultProxy stands between a mount and the S3 server and misbehaves as
+// told, the way networks and servers do:
+//
+//   - pass: forwards everything (the default);
+//   - refuse: the port is closed (connection refused), as a server down;
+//   - hang: accepts connections and requests and never answers;
+//   - a fraction of requests answered 503 SlowDown (S3 throttling), of
+//     connections reset before or after the server acted on the request
+//     (the answer lost, as on a network cut), and of GET bodies cut by a
+//     reset part way through;
+//   - latency added before each request is forwarded.
+//
+// The stress test's mix (on) is 8% SlowDown and 2% + 2% resets.
 type faultProxy struct {
-	URL string
-	on  atomic.Bool
+	URL  string
+	addr string
+	rp   *httputil.ReverseProxy
+	// on turns the stress test's mix of faults on.
+	on atomic.Bool
 
-	mu  sync.Mutex // protects rng and the counts
-	rng *rand.Rand
+	mu  sync.Mutex // protects the following
+	srv *http.Server
+	// mode is "pass", "refuse" or "hang"; hung is closed when a hang ends.
+	mode                             string
+	hung                             chan struct{}
+	slowFrac, resetFrac, bodyCutFrac float64
+	latency                          time.Duration
+	rng                              *rand.Rand
 	// Faults injected, by kind.
-	slowDowns, resetsBefore, resetsAfter int
+	slowDowns, resetsBefore, resetsAfter, bodyCuts int
 }
 
 func startFaultProxy(t *testing.T, upstream string, seed uint64) *faultProxy {
@@ -33,54 +53,160 @@ func startFaultProxy(t *testing.T, upstream string, seed uint64) *faultProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{rng: rand.New(rand.NewPCG(seed, 0x5eed))}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch p.fault() {
-		case "slowdown":
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>` +
-				`<Message>Please reduce your request rate.</Message></Error>`))
-		case "reset-before":
-			reset(w)
-		case "reset-after":
-			rp.ServeHTTP(discard{header: http.Header{}}, r)
-			reset(w)
-		default:
-			rp.ServeHTTP(w, r)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &faultProxy{addr: ln.Addr().String(), rp: httputil.NewSingleHostReverseProxy(target),
+		mode: "pass", rng: rand.New(rand.NewPCG(seed, 0x5eed))}
+	p.rp.ErrorLog = log.New(io.Discard, "", 0)
+	p.URL = "http://" + p.addr
+	p.serve(ln)
+	t.Cleanup(func() {
+		p.setMode("pass") // ends hung requests
+		p.mu.Lock()
+		srv := p.srv
+		p.mu.Unlock()
+		if srv != nil {
+			srv.Close()
 		}
-	}))
-	t.Cleanup(srv.Close)
-	p.URL = srv.URL
+	})
 	return p
 }
 
-// fault picks what happens to one request.
-func (p *faultProxy) fault() string {
-	if !p.on.Load() {
-		return ""
+func (p *faultProxy) serve(ln net.Listener) {
+	srv := &http.Server{Handler: http.HandlerFunc(p.handle)}
+	p.mu.Lock()
+	p.srv = srv
+	p.mu.Unlock()
+	go srv.Serve(ln)
+}
+
+// setMode switches between "pass", "refuse" and "hang".
+func (p *faultProxy) setMode(mode string) {
+	p.mu.Lock()
+	old, srv := p.mode, p.srv
+	p.mode = mode
+	if old == "hang" && p.hung != nil {
+		close(p.hung)
+		p.hung = nil
 	}
+	if mode == "hang" {
+		p.hung = make(chan struct{})
+	}
+	if mode == "refuse" {
+		p.srv = nil
+	}
+	p.mu.Unlock()
+	switch {
+	case mode == "refuse" && srv != nil:
+		srv.Close() // the port closes, and open connections with it
+	case old == "refuse" && mode != "refuse":
+		for {
+			ln, err := net.Listen("tcp", p.addr)
+			if err == nil {
+				p.serve(ln)
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // the old socket is going
+		}
+	}
+}
+
+// setFaults sets the fractions of requests throttled, reset, and of GET
+// bodies cut, and the latency added to each request.
+func (p *faultProxy) setFaults(slowDown, reset, bodyCut float64, latency time.Duration) {
+	p.mu.Lock()
+	p.slowFrac, p.resetFrac, p.bodyCutFrac, p.latency = slowDown, reset, bodyCut, latency
+	p.mu.Unlock()
+}
+
+func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	mode, hung, latency := p.mode, p.hung, p.latency
+	p.mu.Unlock()
+	if mode == "hang" {
+		select { // silent until the hang ends or the client gives up
+		case <-hung:
+		case <-r.Context().Done():
+		}
+		reset(w)
+		return
+	}
+	if latency > 0 {
+		time.Sleep(latency)
+	}
+	switch p.fault(r) {
+	case "slowdown":
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>` +
+			`<Message>Please reduce your request rate.</Message></Error>`))
+	case "reset-before":
+		reset(w)
+	case "reset-after":
+		p.rp.ServeHTTP(discard{header: http.Header{}}, r)
+		reset(w)
+	case "body-cut":
+		p.rp.ServeHTTP(&cutWriter{ResponseWriter: w, left: p.cutAt()}, r)
+	default:
+		p.rp.ServeHTTP(w, r)
+	}
+}
+
+// fault picks what happens to one request.
+func (p *faultProxy) fault(r *http.Request) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	switch x := p.rng.Float64(); {
-	case x < 0.08:
+	x := p.rng.Float64()
+	if p.on.Load() {
+		switch {
+		case x < 0.08:
+			p.slowDowns++
+			return "slowdown"
+		case x < 0.10:
+			p.resetsBefore++
+			return "reset-before"
+		case x < 0.12:
+			p.resetsAfter++
+			return "reset-after"
+		}
+		return ""
+	}
+	switch {
+	case x < p.slowFrac:
 		p.slowDowns++
 		return "slowdown"
-	case x < 0.10:
+	case x < p.slowFrac+p.resetFrac/2:
 		p.resetsBefore++
 		return "reset-before"
-	case x < 0.12:
+	case x < p.slowFrac+p.resetFrac:
 		p.resetsAfter++
 		return "reset-after"
+	case r.Method == http.MethodGet && r.Header.Get("Range") != "" && x < p.slowFrac+p.resetFrac+p.bodyCutFrac:
+		p.bodyCuts++
+		return "body-cut"
 	}
 	return ""
+}
+
+// cutAt picks how many body bytes pass before a cut: up to 4 MiB.
+func (p *faultProxy) cutAt() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rng.IntN(4 << 20)
 }
 
 func (p *faultProxy) counts() (slowDowns, resetsBefore, resetsAfter int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.slowDowns, p.resetsBefore, p.resetsAfter
+}
+
+func (p *faultProxy) cuts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bodyCuts
 }
 
 // reset closes the client's connection with an RST and no answer.
@@ -95,9 +221,42 @@ func reset(w http.ResponseWriter) {
 	conn.Close()
 }
 
+// cutWriter passes left bytes of a response body, then resets the
+// connection: a body broken part way, after the headers said all is well.
+type cutWriter struct {
+	http.ResponseWriter
+	left int
+	cut  bool
+}
+
+var errCut = errors.New("body cut by the fault proxy")
+
+func (c *cutWriter) Write(b []byte) (int, error) {
+	if c.cut {
+		return 0, errCut
+	}
+	if len(b) <= c.left {
+		c.left -= len(b)
+		return c.ResponseWriter.Write(b)
+	}
+	n, _ := c.ResponseWriter.Write(b[:c.left])
+	http.NewResponseController(c.ResponseWriter).Flush()
+	c.cut = true
+	conn, _, err := http.NewResponseController(c.ResponseWriter).Hijack()
+	if err == nil {
+		if tcp, ok := conn.(*net.TCPConn); ok {
+			tcp.SetLinger(0)
+		}
+		conn.Close()
+	}
+	return n, errCut
+}
+
 // discard is a ResponseWriter that drops the answer.
 type discard struct{ header http.Header }
 
 func (d discard) Header() http.Header         { return d.header }
 func (d discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d discard) WriteHeader(int)             {}
+
+var _ io.Writer = (*cutWriter)(nil)

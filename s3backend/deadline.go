@@ -14,7 +14,7 @@ import (
 var ErrTimeout = errors.New("no answer from the server in time")
 
 // DefaultTimeout bounds how long an operation may go without progress.
-const DefaultTimeout = 30 * time.Second
+const DefaultTimeout = 20 * time.Second
 
 type watchdogKey struct{}
 

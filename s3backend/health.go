@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,14 +57,24 @@ func (h *health) probeUntilUp() {
 	}
 }
 
-// noResponse reports whether a round trip's error means the server gave no
-// answer, as opposed to the caller giving up.
+// noResponse reports whether a round trip's error means the server is
+// not answering: the connection was refused or timed out, or the request
+// went unanswered past its timeout. A reset is not: networks drop single
+// connections, and the retry usually gets through. Neither is the caller
+// giving up.
 func noResponse(ctx context.Context, err error) bool {
-	if err == nil {
+	switch {
+	case err == nil:
+		return false
+	case timedOut(ctx):
+		return true
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return false
 	}
-	if timedOut(ctx) {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
-	return ctx.Err() == nil && !errors.Is(err, context.Canceled)
+	var timeout interface{ Timeout() bool }
+	return errors.As(err, &timeout) && timeout.Timeout()
 }

@@ -149,7 +149,7 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 	}
 	b.wire = &countingTransport{count: &b.count, log: cfg.Logger, cong: newCongestion(cfg.MaxConns),
 		health: &health{log: cfg.Logger, probe: b.probe}}
-	httpClient, err := newHTTPClient(cfg.MaxConns, cfg.Timeout, b.wire)
+	httpClient, err := newHTTPClient(cfg.MaxConns, b.wire)
 	if err != nil {
 		return nil, err
 	}

@@ -115,7 +115,7 @@ func classify(req *http.Request) string {
 // endpoint: enough idle connections to keep every in-flight request warm,
 // and timeouts so a dead server becomes an error instead of a hang.
 // AWS_CA_BUNDLE is honoured as the SDK's own client would.
-func newHTTPClient(maxConns int, timeout time.Duration, t *countingTransport) (*http.Client, error) {
+func newHTTPClient(maxConns int, t *countingTransport) (*http.Client, error) {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	base := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
@@ -124,9 +124,9 @@ func newHTTPClient(maxConns int, timeout time.Duration, t *countingTransport) (*
 		MaxIdleConnsPerHost: maxConns,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
-		// One silent connection is retried on another before the
-		// operation's watchdog gives up on the server.
-		ResponseHeaderTimeout: max(timeout/2, time.Second),
+		// No ResponseHeaderTimeout: how long a server may think before it
+		// answers depends on the request (assembling a 5 GiB upload), and
+		// each operation's watchdog knows that (see bound).
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
 	}
