@@ -516,3 +516,25 @@ func TestOnlyTheWritersCloseUploads(t *testing.T) {
 		t.Errorf("%d PutObject, want 2: the opener's close and the last release", c)
 	}
 }
+
+// TestRedirectionUploadsOnce: a shell redirection opens the file, dup2s
+// it onto stdout and closes the original before the command writes; that
+// close must not upload an empty object first. touch, which closes what
+// it created and holds nothing else, still creates the object at close.
+func TestRedirectionUploadsOnce(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, _ := testMountWith(t, mem, Options{})
+	before := mem.Counters()[s3backend.OpPut]
+	if out, err := exec.Command("sh", "-c", "echo hello > "+filepath.Join(dir, "f.txt")).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if puts := mem.Counters()[s3backend.OpPut] - before; puts != 1 {
+		t.Errorf("echo > new file cost %d PUTs, want 1", puts)
+	}
+	if out, err := exec.Command("touch", filepath.Join(dir, "g.txt")).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !slices.Contains(mem.Keys(), "g.txt") {
+		t.Errorf("touch returned before g.txt was in S3: %v", mem.Keys())
+	}
+}

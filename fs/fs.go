@@ -36,6 +36,9 @@ type Options struct {
 	// open this way, opening it for writing fails with ETXTBSY. Always on
 	// for read-only mounts, where nothing writes. See ProbePassthrough.
 	Passthrough bool
+	// Mountpoint is where the drive is mounted (absolute, as mountinfo
+	// shows it), used to tell this mount's descriptors in /proc.
+	Mountpoint string
 	// StagingDir holds files being written until they are uploaded.
 	StagingDir string
 	// Journal records what the staging files are, for the next run to
@@ -93,6 +96,8 @@ type FS struct {
 
 	journal *journal.Journal
 	retries retries
+	mntOnce sync.Once
+	mntID   string
 
 	nextIno atomic.Uint64
 	large   sync.Map // folder keys known to need more than one listing page

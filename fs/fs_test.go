@@ -50,7 +50,7 @@ func testMountTweaked(t *testing.T, mem *s3backend.Memory, opts Options, tweak f
 	if opts.Backend == nil {
 		opts.Backend = mem
 	}
-	opts.Cache, opts.StagingDir = c, t.TempDir()
+	opts.Cache, opts.StagingDir, opts.Mountpoint = c, t.TempDir(), t.TempDir()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
@@ -58,7 +58,7 @@ func testMountTweaked(t *testing.T, mem *s3backend.Memory, opts Options, tweak f
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := opts.Mountpoint
 	mountOpts := fsys.MountOptions("memory", false, false)
 	if tweak != nil {
 		tweak(mountOpts)

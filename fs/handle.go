@@ -192,6 +192,9 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	if !h.wrote.Load() || (h.owner != 0 && processOf(ctx) != h.owner) {
 		return 0
 	}
+	if h.file.createdEmpty() && h.file.fsys.holdsAnother(ctx, h.file.EmbeddedInode().StableAttr().Ino) {
+		return 0 // a dup2 and close: the last close uploads
+	}
 	return h.file.flush(ctx)
 }
 

@@ -93,6 +93,14 @@ func (f *FS) newLocalFile(key string, mode uint32) (*File, syscall.Errno) {
 	return file, 0
 }
 
+// createdEmpty reports whether the file was created here and nothing was
+// written to it yet.
+func (f *File) createdEmpty() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.local && f.dirty && f.stageSize == 0
+}
+
 // writing reports whether a descriptor open for writing may still change
 // the file.
 func (f *File) writing() bool {

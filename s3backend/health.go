@@ -20,7 +20,9 @@ type health struct {
 	probe func(ctx context.Context) error
 
 	down atomic.Bool
-	mu   sync.Mutex // protects since
+	// checking: the mount-time check is running, and reports for itself.
+	checking atomic.Bool
+	mu       sync.Mutex // protects since
 	// since is when the outage began.
 	since time.Time
 }
@@ -38,7 +40,7 @@ func (h *health) answered() {
 }
 
 func (h *health) failed(err error) {
-	if h.down.Load() || !h.down.CompareAndSwap(false, true) {
+	if h.checking.Load() || h.down.Load() || !h.down.CompareAndSwap(false, true) {
 		return
 	}
 	h.mu.Lock()

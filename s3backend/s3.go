@@ -191,6 +191,8 @@ func loopbackHTTP(endpoint string) bool {
 // credentials are accepted and the bucket exists. Its error says which;
 // a silent server fails it within the timeout.
 func (b *S3) Check(ctx context.Context) error {
+	b.wire.health.checking.Store(true)
+	defer b.wire.health.checking.Store(false)
 	_, err := b.List(ctx, "", "/", "", 1)
 	return err
 }
@@ -301,7 +303,12 @@ func (b *S3) Get(ctx context.Context, key string, off, length int64, ifMatch str
 	if ifMatch == "" {
 		ifMatch = trimETag(aws.ToString(out.ETag))
 	}
-	return &resumingBody{b: b, ctx: ctx, done: done, key: key, off: off, left: length, etag: ifMatch, body: out.Body}, nil
+	// What the server said it sends: a range past the end is cut short.
+	left := int64(-1)
+	if out.ContentLength != nil {
+		left = *out.ContentLength
+	}
+	return &resumingBody{b: b, ctx: ctx, done: done, key: key, off: off, left: left, etag: ifMatch, body: out.Body}, nil
 }
 
 func (b *S3) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, opts PutOptions) (ObjectInfo, error) {

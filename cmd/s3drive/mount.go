@@ -239,7 +239,7 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		}
 	}
 	fsys, err := s3fs.New(s3fs.Options{
-		Backend: be, Cache: mc, Data: data, Passthrough: flags.passthrough, StagingDir: filepath.Join(stateDir, "staging"), Journal: jr,
+		Backend: be, Cache: mc, Data: data, Passthrough: flags.passthrough, StagingDir: filepath.Join(stateDir, "staging"), Journal: jr, Mountpoint: mountpoint,
 		ReadOnly: flags.readOnly, UID: flags.uid, GID: flags.gid, FileMode: fileMode, DirMode: dirMode,
 		Logger: log,
 	})
@@ -269,13 +269,11 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	// s3drive unmount asks through the control socket, to learn how the
 	// final upload went.
 	final := make(chan error, 1)
-	answered := make(chan struct{})
 	var asked atomic.Bool
-	if ctl, err := control.Listen(mountpoint); err != nil {
+	ctl, err := control.Listen(mountpoint)
+	if err != nil {
 		log.Warn("no control socket: s3drive unmount cannot report unsent data", "err", err)
-		close(answered)
 	} else {
-		defer ctl.Close()
 		go ctl.Serve(func(req control.Request) control.Response {
 			if req.Op != "unmount" {
 				return control.Response{Code: exitFailure, Error: fmt.Sprintf("unknown request %q", req.Op)}
@@ -283,7 +281,6 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 			if !asked.CompareAndSwap(false, true) {
 				return control.Response{Code: exitFailure, Error: "already unmounting"}
 			}
-			defer close(answered)
 			if err := server.Unmount(); err != nil {
 				asked.Store(false)
 				return control.Response{Code: exitFailure, Error: fmt.Sprintf("unmounting %s: %v", mountpoint, err)}
@@ -317,11 +314,8 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	server.Wait()
 	err = fsys.FlushAll(context.Background())
 	final <- err
-	if asked.Load() {
-		select { // the command's answer goes out before the process ends
-		case <-answered:
-		case <-time.After(5 * time.Second):
-		}
+	if ctl != nil {
+		ctl.Close() // after the unmount's answer went out
 	}
 	if err != nil {
 		return flushError{err}

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"time"
 )
 
 // Request is one call on the socket.
@@ -49,8 +51,9 @@ func SocketPath(mountpoint string) string {
 
 // Server serves one mount's socket.
 type Server struct {
-	ln   *net.UnixListener
-	path string
+	ln       *net.UnixListener
+	path     string
+	inFlight sync.WaitGroup
 }
 
 // Listen creates the socket for mountpoint. A socket left by a process
@@ -85,7 +88,9 @@ func (s *Server) Serve(handle func(Request) Response) {
 		if err != nil {
 			return
 		}
+		s.inFlight.Add(1)
 		go func() {
+			defer s.inFlight.Done()
 			defer c.Close()
 			var req Request
 			if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
@@ -96,8 +101,23 @@ func (s *Server) Serve(handle func(Request) Response) {
 	}
 }
 
-// Close removes the socket.
-func (s *Server) Close() error { return s.ln.Close() }
+// Close removes the socket, then waits up to closeWait for answers being
+// written (the unmount's, which the command waits for).
+func (s *Server) Close() error {
+	err := s.ln.Close()
+	done := make(chan struct{})
+	go func() {
+		s.inFlight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeWait):
+	}
+	return err
+}
+
+const closeWait = 5 * time.Second
 
 // ErrNoMount means no running mount serves a socket for that mountpoint.
 var ErrNoMount = errors.New("no control socket for this mountpoint")
