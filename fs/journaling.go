@@ -123,7 +123,9 @@ func (f *FS) pendingRetries() int {
 
 func (f *FS) retryLoop() {
 	r := &f.retries
+	wasOffline := false
 	for {
+		offline := f.be.Offline()
 		r.mu.Lock()
 		if len(r.due) == 0 {
 			r.running = false
@@ -131,7 +133,16 @@ func (f *FS) retryLoop() {
 			return
 		}
 		now := time.Now()
-		wait := maxRetryDelay
+		if wasOffline && !offline {
+			// The server answers again: everything goes now, not at
+			// the end of each file's backoff.
+			for _, st := range r.due {
+				st.next, st.delay = now, firstRetry
+			}
+		}
+		wasOffline = offline
+		// Woken at least every second to notice the server return.
+		wait := firstRetry
 		var due []*File
 		for file, st := range r.due {
 			if d := st.next.Sub(now); d <= 0 {
