@@ -22,7 +22,8 @@ import (
 
 // The stress test: several processes work on their own names across
 // shared folders of one mount, through a proxy that injects faults for the
-// middle half of the run, each recording what its successful calls imply.
+// middle half of the run and refuses connections for a quarter of it, each
+// recording what its successful calls imply.
 // Afterwards the mount, a fresh mount and S3 must all equal that record.
 // S3DRIVE_STRESS_PROCS, _DURATION and _SEED override the CI-sized defaults
 // (the run: 16 processes, 60s).
@@ -87,7 +88,9 @@ func TestStressModel(t *testing.T) {
 	}()
 
 	proxy := startFaultProxy(t, env.endpoint, seed)
-	m := startMountVia(t, proxy.URL, "")
+	// A short timeout, so that the outage fails calls instead of being
+	// waited out.
+	m := startMountVia(t, proxy.URL, "", "--timeout", "2s")
 	for i := range stressFolders {
 		if err := os.Mkdir(m.path(fmt.Sprintf("d%d", i)), 0o755); err != nil {
 			t.Fatal(err)
@@ -98,6 +101,13 @@ func TestStressModel(t *testing.T) {
 	faultsOff := time.AfterFunc(duration*3/4, func() { proxy.on.Store(false) })
 	defer faultsOn.Stop()
 	defer faultsOff.Stop()
+	// And a short outage in the middle: calls wait, fail with EIO, or are
+	// answered from what the mount holds; failed uploads retry behind.
+	outage := time.AfterFunc(duration/2, func() {
+		proxy.setMode("refuse")
+		time.AfterFunc(duration/4, func() { proxy.setMode("pass") })
+	})
+	defer outage.Stop()
 
 	deadline := time.Now().Add(duration)
 	work := t.TempDir()
