@@ -63,9 +63,11 @@ func (m *mount) peakRSS() int64 {
 // checkMemory fails the test if the daemon's peak memory passed 300 MiB.
 func (m *mount) checkMemory() {
 	m.t.Helper()
-	if peak := m.peakRSS(); peak >= 300 {
+	peak := m.peakRSS()
+	if peak >= 300 {
 		m.t.Errorf("daemon peak RSS %d MiB, want < 300", peak)
 	}
+	m.t.Logf("daemon peak RSS %d MiB", peak)
 }
 
 // runBounded runs a program that must end by itself, and returns its

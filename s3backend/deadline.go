@@ -16,6 +16,9 @@ var ErrTimeout = errors.New("no answer from the server in time")
 // DefaultTimeout bounds how long an operation may go without progress.
 const DefaultTimeout = 20 * time.Second
 
+// downTimeout is the watchdog while the server is known not to answer.
+const downTimeout = 3 * time.Second
+
 type watchdogKey struct{}
 
 // watchdog cancels an operation once nothing has moved for idle. The
@@ -34,10 +37,16 @@ type watchdog struct {
 
 // bound returns ctx limited by a watchdog of b's timeout plus extra (for
 // requests the server may work on silently, such as a large copy), and
-// the function that ends it.
+// the function that ends it. While the server is known not to answer, the
+// watchdog is short: a close then fails in seconds, not in another full
+// timeout, and its data waits for the background retry.
 func (b *S3) bound(ctx context.Context, extra time.Duration) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	w := &watchdog{idle: b.cfg.Timeout + extra, cancel: cancel}
+	idle := b.cfg.Timeout + extra
+	if b.Offline() {
+		idle = min(idle, downTimeout)
+	}
+	w := &watchdog{idle: idle, cancel: cancel}
 	w.parent, _ = ctx.Value(watchdogKey{}).(*watchdog)
 	w.last.Store(time.Now().UnixNano())
 	w.timer = time.AfterFunc(w.idle, w.check)
