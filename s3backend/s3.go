@@ -44,7 +44,7 @@ type Config struct {
 	// PartsInFlight bounds parallel part uploads per object (default 8).
 	PartsInFlight int
 	// MaxAttempts is the SDK retry limit per request (default 10): with
-	// backoff from 100 ms, enough to ride out a throttling server.
+	// backoff from 50 ms, enough to ride out a throttling server.
 	MaxAttempts int
 	// Timeout is how long an operation may go without progress before it
 	// fails with ErrTimeout (default DefaultTimeout).
@@ -212,9 +212,9 @@ func (b *S3) Offline() bool { return b.wire.health.down.Load() }
 // with at once (MaxConns until it throttles).
 func (b *S3) InFlightLimit() int { return b.wire.cong.current() }
 
-// backoff is full jitter from 100 ms, doubling to a 5 s cap.
+// backoff is full jitter from 50 ms, doubling to a 5 s cap.
 func backoff(attempt int, _ error) (time.Duration, error) {
-	ceiling := min(100*time.Millisecond<<min(attempt-1, 6), 5*time.Second)
+	ceiling := min(50*time.Millisecond<<min(attempt-1, 7), 5*time.Second)
 	return rand.N(ceiling) + time.Millisecond, nil
 }
 
