@@ -22,9 +22,19 @@ func (f *FS) outage(err error) bool {
 }
 
 // resolveOffline answers a lookup from the caches alone. ok is false when
-// they know nothing of the name.
+// they know nothing of the name. What this mount made or learnt of the
+// name itself comes first: a listing, however old, may predate it.
 func (f *FS) resolveOffline(dirKey, name string) (res resolved, err error, ok bool) {
 	key := childKey(dirKey, name)
+	if m, pending := f.pendingMarker(key + "/"); pending {
+		return resolved{kind: kindDir, meta: m}, nil, true
+	}
+	if m, known := f.cache.Known(key + "/"); known {
+		return resolved{kind: kindDir, meta: m}, nil, true
+	}
+	if m, known := f.cache.Known(key); known {
+		return resolved{kind: kindOf(m), meta: m}, nil, true
+	}
 	if l, _ := f.cache.Listing(dirKey); l != nil {
 		e, listed := l.Get(name)
 		switch {
@@ -34,16 +44,7 @@ func (f *FS) resolveOffline(dirKey, name string) (res resolved, err error, ok bo
 			m, _ := f.cache.Known(key + "/")
 			return resolved{kind: kindDir, meta: m}, nil, true
 		}
-		m, known := f.cache.Known(key)
-		if !known || m.ETag != e.ETag {
-			m = cache.Meta{Size: e.Size, ETag: e.ETag, LastModified: e.LastModified}
-		}
-		return resolved{kind: kindOf(m), meta: m}, nil, true
-	}
-	if m, known := f.cache.Known(key + "/"); known {
-		return resolved{kind: kindDir, meta: m}, nil, true
-	}
-	if m, known := f.cache.Known(key); known {
+		m := cache.Meta{Size: e.Size, ETag: e.ETag, LastModified: e.LastModified}
 		return resolved{kind: kindOf(m), meta: m}, nil, true
 	}
 	if f.cache.Negative(key) {

@@ -91,6 +91,11 @@ func TestStressModel(t *testing.T) {
 	// A short timeout, so that the outage fails calls instead of being
 	// waited out.
 	m := startMountVia(t, proxy.URL, "", "--timeout", "2s")
+	defer func() {
+		if t.Failed() {
+			t.Logf("the mount's log:\n%s", m.stderr.String())
+		}
+	}()
 	for i := range stressFolders {
 		if err := os.Mkdir(m.path(fmt.Sprintf("d%d", i)), 0o755); err != nil {
 			t.Fatal(err)
