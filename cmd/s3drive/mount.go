@@ -400,7 +400,7 @@ func explainCheck(err error, bucket, endpoint string) error {
 func unmountCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "unmount MOUNTPOINT",
-		Short: "Unmount a drive (the running s3drive uploads pending changes and exits)",
+		Short: "Unmount a drive: the running s3drive uploads pending changes and exits; exit status 3 (naming the files) if some could not be uploaded",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mp, err := filepath.Abs(args[0])
