@@ -22,7 +22,7 @@ import (
 
 // The stress test: several processes work on their own names across
 // shared folders of one mount, through a proxy that injects faults for the
-// middle half of the run and refuses connections for a quarter of it, each
+// middle half of the run and refuses connections for a tenth of it, each
 // recording what its successful calls imply.
 // Afterwards the mount, a fresh mount and S3 must all equal that record.
 // S3DRIVE_STRESS_PROCS, _DURATION and _SEED override the CI-sized defaults
@@ -110,7 +110,7 @@ func TestStressModel(t *testing.T) {
 	// answered from what the mount holds; failed uploads retry behind.
 	outage := time.AfterFunc(duration/2, func() {
 		proxy.setMode("refuse")
-		time.AfterFunc(duration/4, func() { proxy.setMode("pass") })
+		time.AfterFunc(duration/10, func() { proxy.setMode("pass") })
 	})
 	defer outage.Stop()
 
@@ -378,6 +378,9 @@ func (w *worker) done(op string, err error, paths ...string) bool {
 	}
 	if errors.Is(err, syscall.EIO) {
 		w.rec.EIO++
+		// As a program would, it waits a little before going on, rather
+		// than turning the whole outage into uncertain names.
+		time.Sleep(200 * time.Millisecond)
 		for _, p := range paths {
 			w.rec.Uncertain = append(w.rec.Uncertain, p)
 			delete(w.files, p)

@@ -27,7 +27,7 @@ type health struct {
 	since time.Time
 }
 
-const probeEvery = 2 * time.Second
+const probeEvery = time.Second
 
 func (h *health) answered() {
 	if !h.down.Load() || !h.down.CompareAndSwap(true, false) {
@@ -53,7 +53,7 @@ func (h *health) failed(err error) {
 func (h *health) probeUntilUp() {
 	for h.down.Load() {
 		time.Sleep(probeEvery)
-		ctx, cancel := context.WithTimeout(context.Background(), probeEvery*2)
+		ctx, cancel := context.WithTimeout(context.Background(), downTimeout)
 		_ = h.probe(ctx)
 		cancel()
 	}

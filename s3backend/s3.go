@@ -126,6 +126,16 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 				// answer: cp -r under 30% SlowDown took 190 times as long.
 				// The congestion window is what slows the mount down.
 				o.Backoff = retry.BackoffDelayerFunc(backoff)
+				// Once the server is known down (a refused connection, a
+				// timeout), asking again only delays the answer the mount
+				// gives meanwhile: stale data for a lookup, EIO and a
+				// background retry for an upload.
+				o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(error) aws.Ternary {
+					if b.Offline() {
+						return aws.FalseTernary
+					}
+					return aws.UnknownTernary
+				})}, o.Retryables...)
 			})
 		}),
 		// The 2025 SDK default adds CRC trailers that several S3-compatible
