@@ -185,6 +185,15 @@ func TestKilledAfterFailedUpload(t *testing.T) {
 	m.kill9()
 	proxy.setMode("pass")
 
+	// Mounted through another endpoint (straight to the server), the data
+	// is not that mount's to upload: it says where it is.
+	direct := startMount(t, cacheDir)
+	if !strings.Contains(direct.stderr.String(), "mount that source again with the same --endpoint") ||
+		!strings.Contains(direct.stderr.String(), proxy.URL) {
+		t.Errorf("a mount through another endpoint does not point at the pending data:\n%s", direct.stderr.String())
+	}
+	direct.unmount()
+
 	m = startMountVia(t, proxy.URL, cacheDir)
 	if !waitFor(t, recovered, func() bool { return inS3("report.pdf", data) }) {
 		t.Fatalf("report.pdf not in S3 %s after remount:\n%s", recovered, m.stderr.String())

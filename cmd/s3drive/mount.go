@@ -208,6 +208,10 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		return err
 	}
 	defer jr.Close()
+	if err := writeStateSource(stateDir, stateSource{Endpoint: flags.endpoint, Source: source}); err != nil {
+		return fmt.Errorf("cache dir: %w", err)
+	}
+	warnOtherPending(flags.cacheDir, stateDir, log)
 
 	if flags.accessKey != "" {
 		os.Setenv("AWS_ACCESS_KEY_ID", flags.accessKey)

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/s3drive/s3drive/fs/journal"
+)
+
+// stateSource is what a state directory under --cache-dir belongs to,
+// kept in it as source.json so that other mounts can name it.
+type stateSource struct {
+	Endpoint string `json:"endpoint"`
+	Source   string `json:"source"` // s3://bucket[/prefix]
+}
+
+func writeStateSource(stateDir string, s stateSource) error {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(s)
+	return os.WriteFile(filepath.Join(stateDir, "source.json"), b, 0o600)
+}
+
+// warnOtherPending logs, for every other state directory in cacheDir whose
+// journal (not in use by a running mount) lists data a close asked for
+// and S3 does not have, how to finish it: that data is uploaded only by a
+// mount of the same endpoint, bucket and prefix, which a different
+// --endpoint (a proxy, localhost for 127.0.0.1) is not.
+func warnOtherPending(cacheDir, stateDir string, log *slog.Logger) {
+	dirs, _ := filepath.Glob(filepath.Join(cacheDir, "*", "journal.db"))
+	for _, path := range dirs {
+		dir := filepath.Dir(path)
+		if dir == stateDir {
+			continue
+		}
+		j, err := journal.Open(path, "")
+		if err != nil {
+			continue // in use by a running mount, or unreadable
+		}
+		entries, _ := j.Entries()
+		j.Close()
+		pending := 0
+		for _, e := range entries {
+			if e.Closed && !e.Clean {
+				pending++
+			}
+		}
+		if pending == 0 {
+			continue
+		}
+		var src stateSource
+		if b, err := os.ReadFile(filepath.Join(dir, "source.json")); err == nil {
+			json.Unmarshal(b, &src)
+		}
+		log.Warn("the cache dir holds files another mount could not upload; mount that source again with the same --endpoint to finish them",
+			"files", pending, "source", src.Source, "endpoint", src.Endpoint, "state", dir)
+	}
+}
