@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -80,6 +81,10 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	var err error
 	if f.fsys.data != nil && m.Size <= f.fsys.data.Limit() {
 		n, err = h.readCached(ctx, key, m, dest, off)
+		if errors.Is(err, cache.ErrNoRoom) || errors.Is(err, syscall.ENOSPC) {
+			// The cache disk is full (of staged writes): read around it.
+			n, err = h.ra.read(ctx, f.fsys.be, key, m.ETag, m.Size, dest, off)
+		}
 	} else {
 		n, err = h.ra.read(ctx, f.fsys.be, key, m.ETag, m.Size, dest, off)
 	}

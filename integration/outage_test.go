@@ -425,6 +425,15 @@ func TestSmallCacheDisk(t *testing.T) {
 	if !inS3("big.bin", big) {
 		t.Error("big.bin not whole in S3")
 	}
+	for i := range 30 { // read back through the full disk
+		data := randomBytes(uint64(100+i), 3_000_000)
+		if out, err := runBounded(t, "cmp", writeLocal(t, data), m.path(fmt.Sprintf("copy%02d.bin", i))); err != nil {
+			t.Errorf("reading copy %d back: %v\n%s", i, err, out)
+		}
+	}
+	if out, err := runBounded(t, "cmp", src, m.path("big.bin")); err != nil {
+		t.Errorf("reading big.bin back: %v\n%s", err, out)
+	}
 	if !strings.Contains(m.stderr.String(), "cache disk full: freeing the parts of a file already uploaded") {
 		t.Errorf("the copy never ran out of disk: the test tested nothing\n%s", m.stderr.String())
 	}
