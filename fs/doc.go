@@ -21,9 +21,17 @@
 // handles and Getattr all see the same bytes. Writing into an existing object
 // first downloads it into staging. Flush (every close) and Fsync upload the
 // whole object and return only when S3 acknowledged it; a failure returns EIO
-// and keeps the staged file dirty for the next Flush, Fsync or FlushAll (run
-// at unmount). Release's result is ignored by the kernel, so errors are never
-// reported there (node_file.go).
+// and keeps the staged file dirty: it is retried in the background, and by
+// the next Flush, Fsync or FlushAll (run at unmount). Release's result is
+// ignored by the kernel, so errors are never reported there (upload.go).
+//
+// Crashes, outages, full disks. Every staging file has a journal entry
+// (package journal): its key, base version and whether a close asked for
+// it; Recover finishes what a previous run left, before the mount serves
+// (recover.go, journaling.go). While S3 does not answer, lookups and folder
+// reads are served from the caches (offline.go). A write that finds the
+// cache disk full takes space back from the data cache, then frees the
+// parts of a streamed upload S3 confirmed (space.go).
 //
 // Reads of clean files go through the data cache: whole files fetched by
 // parallel ranged GETs shared per inode (fetch.go), or, without it, ranged
