@@ -75,6 +75,7 @@ type retries struct {
 type retryState struct {
 	next  time.Time
 	delay time.Duration
+	tries int
 }
 
 const (
@@ -84,8 +85,9 @@ const (
 	maxRetryDelay = 8 * time.Second
 )
 
-// uploadFailed schedules file's next upload attempt, backing off.
-func (f *FS) uploadFailed(file *File) {
+// uploadFailed schedules file's next upload attempt, backing off, and
+// returns how many attempts in a row failed.
+func (f *FS) uploadFailed(file *File) int {
 	r := &f.retries
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -100,9 +102,21 @@ func (f *FS) uploadFailed(file *File) {
 		st.delay = min(st.delay*2, maxRetryDelay)
 	}
 	st.next = time.Now().Add(st.delay)
+	st.tries++
 	if !r.running {
 		r.running = true
 		go f.retryLoop()
+	}
+	return st.tries
+}
+
+// postpone moves file's next attempt back without counting a failure.
+func (f *FS) postpone(file *File) {
+	r := &f.retries
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st := r.due[file]; st != nil {
+		st.next = time.Now().Add(st.delay)
 	}
 }
 
@@ -153,9 +167,10 @@ func (f *FS) retryLoop() {
 		}
 		r.mu.Unlock()
 		for _, file := range due {
-			if file.writing() {
-				// A writer still has it open: its close uploads.
-				f.uploadFailed(file)
+			if offline || file.writing() {
+				// Nothing would get through; or a writer still has it
+				// open, and its close uploads.
+				f.postpone(file)
 				continue
 			}
 			if errno := file.flush(context.Background()); errno == 0 {

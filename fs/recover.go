@@ -71,10 +71,18 @@ func (f *FS) Recover(ctx context.Context) (Recovery, error) {
 			f.journal.Forget(e.Stage) // uploaded or discarded before the end
 			continue
 		}
+		st, _ := os.Stat(stage)
 		switch {
 		case e.Clean:
 			os.Remove(stage)
 			f.journal.Forget(e.Stage)
+		case e.Closed && e.Released == 0 && st.Size() != e.Size:
+			// The journal outlived the data (power lost before the
+			// staging file reached the disk): not the file it names.
+			if kept, err := f.keep(stage, e.Key, fmt.Sprintf("%d bytes where the journal says %d: not uploaded", st.Size(), e.Size)); err == nil {
+				rec.Kept = append(rec.Kept, kept)
+				f.journal.Forget(e.Stage)
+			}
 		case !e.Closed || e.Released > 0:
 			why := "still being written when the previous run ended (never closed): not uploaded"
 			if e.Released > 0 {

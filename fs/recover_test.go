@@ -5,11 +5,15 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/s3drive/s3drive/cache"
+	"github.com/s3drive/s3drive/fs/journal"
 	"github.com/s3drive/s3drive/s3backend"
 )
 
@@ -50,5 +54,88 @@ func TestConflictName(t *testing.T) {
 	}
 	if dot, _ := f.conflictName(context.Background(), ".profile"); !strings.HasPrefix(dot, ".profile (conflicted copy ") {
 		t.Errorf("dotfile: %q", dot)
+	}
+}
+
+// TestRecoverRules: what a previous run left, entry by entry, and what
+// Recover does with it.
+func TestRecoverRules(t *testing.T) {
+	mem := s3backend.NewMemory()
+	base := mem.PutObject("edited.txt", []byte("v1"), nil)
+	mem.PutObject("changed.txt", []byte("theirs"), nil)
+	state := t.TempDir()
+	staging := filepath.Join(state, "staging")
+	os.MkdirAll(staging, 0o700)
+	j, err := journal.Open(filepath.Join(state, "journal.db"), "s3://b/p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	stage := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(staging, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stage("stage-1", "brand new")
+	j.Record(journal.Entry{Stage: "stage-1", Key: "new.txt", Size: 9, Closed: true})
+	stage("stage-2", "v2 of edited")
+	j.Record(journal.Entry{Stage: "stage-2", Key: "edited.txt", Base: base.ETag, Size: 12, Closed: true})
+	stage("stage-3", "mine")
+	j.Record(journal.Entry{Stage: "stage-3", Key: "changed.txt", Base: "an-older-etag", Size: 4, Closed: true})
+	stage("stage-4", "half writ")
+	j.Record(journal.Entry{Stage: "stage-4", Key: "copying.iso", Size: 9})
+	stage("stage-5", "short")
+	j.Record(journal.Entry{Stage: "stage-5", Key: "torn.txt", Size: 4096, Closed: true})
+	stage("stage-6", "nobody's")
+	stage("stage-7", "same as S3")
+	j.Record(journal.Entry{Stage: "stage-7", Key: "clean.txt", Clean: true})
+	j.Record(journal.Entry{Stage: "stage-8", Key: "gone.txt", Closed: true}) // its file went
+	j.UploadStarted("big.iso", "upload-1")
+
+	c, _ := cache.Open(cache.Options{TTL: time.Minute, NegativeTTL: time.Minute})
+	fsys, err := New(Options{Backend: mem, Cache: c, StagingDir: staging, Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := fsys.Recover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := map[string]string{}
+	for _, k := range mem.Keys() {
+		rc, _ := mem.Get(context.Background(), k, 0, -1, "")
+		b, _ := io.ReadAll(rc)
+		objects[k] = string(b)
+	}
+	var conflicted string
+	for k := range objects {
+		if strings.HasPrefix(k, "changed (conflicted copy ") {
+			conflicted = k
+		}
+	}
+	if objects["new.txt"] != "brand new" || objects["edited.txt"] != "v2 of edited" ||
+		objects["changed.txt"] != "theirs" || conflicted == "" || objects[conflicted] != "mine" {
+		t.Errorf("objects after recovery: %v", objects)
+	}
+	for _, k := range []string{"copying.iso", "torn.txt", "clean.txt", "gone.txt"} {
+		if _, ok := objects[k]; ok {
+			t.Errorf("%s uploaded by recovery", k)
+		}
+	}
+	kept, _ := os.ReadDir(filepath.Join(state, "lost+found"))
+	if len(kept) != 3 || len(rec.Kept) != 3 { // copying.iso, torn.txt, the unnamed stage-6
+		t.Errorf("lost+found holds %d, reported %v", len(kept), rec.Kept)
+	}
+	if left, _ := os.ReadDir(staging); len(left) != 0 {
+		t.Errorf("staging still holds %d files", len(left))
+	}
+	if entries, _ := j.Entries(); len(entries) != 0 {
+		t.Errorf("journal still holds %+v", entries)
+	}
+	if ups, _ := j.Uploads(); len(ups) != 0 || rec.Aborted != 1 || mem.Counters()[s3backend.OpAbortMultipart] != 1 {
+		t.Errorf("open uploads %v, aborted %d", ups, rec.Aborted)
+	}
+	if len(rec.Uploaded) != 2 || len(rec.Conflicted) != 1 || rec.Pending != 0 {
+		t.Errorf("recovery report %+v", rec)
 	}
 }

@@ -112,9 +112,12 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 		f.stream = s // kept for the retry: see finish
 	}
 	if err != nil {
-		f.fsys.log.Error("upload failed; staged data kept and retried in the background", "key", key, "staging", stage.Name(), "err", err)
+		if tries := f.fsys.uploadFailed(f); tries == 1 {
+			f.fsys.log.Error("upload failed; staged data kept and retried in the background", "key", key, "staging", stage.Name(), "err", err)
+		} else {
+			f.fsys.log.Debug("upload retry failed", "key", key, "tries", tries, "err", err)
+		}
 		f.journalFailedLocked(key)
-		f.fsys.uploadFailed(f)
 		return syscall.EIO
 	}
 	f.fsys.uploaded(f)
