@@ -349,6 +349,12 @@ func (f *File) releaseFetcher(fe *fetcher) {
 
 func (f *File) truncateLocked(ctx context.Context, size int64) syscall.Errno {
 	key, _ := f.key()
+	if f.released > 0 && size > 0 && f.stream != nil && size < f.stream.sent {
+		// Parts below the new end are in S3 and gone from disk: the
+		// upload can neither keep them nor start over (releaseSentLocked).
+		f.fsys.log.Error("truncate below what was released to make room on the cache disk", "key", key)
+		return syscall.EIO
+	}
 	if f.stage == nil && size == 0 {
 		f.meta.Size = 0 // nothing to fetch
 	}
@@ -358,17 +364,12 @@ func (f *File) truncateLocked(ctx context.Context, size int64) syscall.Errno {
 	if err := f.stage.Truncate(size); err != nil {
 		return toErrno(f.fsys.log, "truncate", key, err)
 	}
-	if f.released > 0 && size > 0 && size < f.released {
-		return syscall.EIO // see releaseSentLocked
+	if size == 0 {
+		f.released = 0 // nothing of the old content is needed
+		f.streamOK = true
 	}
 	if f.stream != nil && size < f.stream.sent {
 		f.abandonStreamLocked()
-	}
-	if size == 0 {
-		f.released = 0
-	}
-	if size == 0 {
-		f.streamOK = true
 	}
 	f.stageSize = size
 	f.setDirtyLocked()

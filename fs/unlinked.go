@@ -16,6 +16,7 @@ func (f *File) unlink(ctx context.Context, key string) (local bool, etag string)
 		f.journalLocked(key, true, false) // discarded: nothing for a next run to upload
 	}
 	f.dirty = false
+	f.released = 0 // the data is discarded: its upload goes too
 	f.abandonStreamLocked()
 	f.clearMetaPendingLocked()
 	f.settleLocked()
