@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -88,6 +89,11 @@ func (r *resumingBody) resume(cause error) error {
 			in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", r.off, r.off+r.left-1))
 		}
 		out, err := r.b.client.GetObject(r.ctx, in)
+		if err == nil && !strings.HasPrefix(aws.ToString(out.ContentRange), fmt.Sprintf("bytes %d-", r.off)) {
+			// A server that ignores Range would start over from byte 0.
+			out.Body.Close()
+			return r.b.wrap(r.ctx, "GET", r.key, fmt.Errorf("resumed at %d, answered %q", r.off, aws.ToString(out.ContentRange)))
+		}
 		if err == nil {
 			r.body = out.Body
 			return nil
