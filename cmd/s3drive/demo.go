@@ -49,6 +49,7 @@ func demoCmd() *cobra.Command {
 			defer stop()
 			fmt.Printf("s3drive: demo S3 endpoint %s (bucket %q, data in %s)\n", endpoint, demoBucket, dataDir)
 			flags.endpoint = endpoint
+			flags.stateKey = "demo\x00" + dataDir
 			flags.accessKey, flags.secretKey = "demo", "demodemo"
 			return runMount(context.Background(), flags, demoBucket, "", mp, func() {
 				fmt.Printf("s3drive: your drive is ready: open %s; press Ctrl-C to unmount\n", mp)

@@ -52,6 +52,9 @@ type mountFlags struct {
 	pprof       string
 	// set by demo only
 	accessKey, secretKey string
+	// stateKey names the state directory instead of the endpoint (the
+	// demo's endpoint has a new port each run; its data dir does not).
+	stateKey string
 }
 
 func (m *mountFlags) register(cmd *cobra.Command) {
@@ -201,7 +204,11 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	if prefix != "" {
 		source += "/" + prefix
 	}
-	id := sha256.Sum256([]byte(flags.endpoint + "\x00" + bucket + "\x00" + prefix))
+	stateKey := flags.endpoint
+	if flags.stateKey != "" {
+		stateKey = flags.stateKey
+	}
+	id := sha256.Sum256([]byte(stateKey + "\x00" + bucket + "\x00" + prefix))
 	stateDir := filepath.Join(flags.cacheDir, hex.EncodeToString(id[:8]))
 	jr, err := journal.Open(filepath.Join(stateDir, "journal.db"), source)
 	if err != nil {
