@@ -60,11 +60,12 @@ func (m *mount) peakRSS() int64 {
 	return 0
 }
 
-// checkMemory fails the test if the daemon's peak memory passed 300 MiB.
+// checkMemory fails the test if the daemon's peak memory passed 300 MiB
+// (not under S3DRIVE_RACE: the race detector multiplies memory).
 func (m *mount) checkMemory() {
 	m.t.Helper()
 	peak := m.peakRSS()
-	if peak >= 300 {
+	if peak >= 300 && os.Getenv("S3DRIVE_RACE") != "1" {
 		m.t.Errorf("daemon peak RSS %d MiB, want < 300", peak)
 	}
 	m.t.Logf("daemon peak RSS %d MiB", peak)
