@@ -155,6 +155,18 @@ func (c *Cache) Listing(dir string) (l *Listing, fresh bool) {
 	return l, l.age(c.now()) < c.opts.TTL
 }
 
+// ListingFor returns dir's cached listing for a lookup, and whether
+// it answers it: within the TTL, or while a walk of the folder may go on
+// (see walkPerEntry). One listing thus serves a whole walk of a folder
+// of any size; its entries are revalidated by the next listing.
+func (c *Cache) ListingFor(dir string) (l *Listing, fresh bool) {
+	l, ok := c.listings.Get(dir)
+	if !ok {
+		return nil, false
+	}
+	return l, l.answers(c.now(), c.opts.TTL)
+}
+
 // Absent reports whether dir's listing, fetched within the negative TTL,
 // shows that name does not exist. A listing proves absence as a HEAD that
 // found nothing does, so it is trusted as long as a negative entry is,

@@ -29,6 +29,25 @@ type Listing struct {
 	read atomic.Bool
 }
 
+// A walk of a folder that a readdir just returned (ls -l, find, rsync, a
+// file manager) looks up every name in it, once while reading it and often
+// again to stat it; in a big folder that takes longer than the TTL, and a
+// lookup in a listing past its TTL would cost a HEAD and a LIST of its own.
+// So a listing a readdir returned answers lookups for walkPerEntry per
+// entry after its fetch (at most walkCap), or the TTL if that is longer: a
+// small folder's listing ages as any other, a big one's serves the walk,
+// and the next readdir past the TTL lists it again.
+const (
+	walkPerEntry = 5 * time.Millisecond
+	walkCap      = 10 * time.Minute
+)
+
+// walkBudget is how long after its fetch a listing a readdir returned
+// answers lookups.
+func (l *Listing) walkBudget() time.Duration {
+	return min(time.Duration(l.Len())*walkPerEntry, walkCap)
+}
+
 // NewListing returns a listing fetched now.
 func NewListing(entries []Entry, hasMarker bool, fetched time.Time) *Listing {
 	l := &Listing{entries: make(map[string]Entry, len(entries)), hasMarker: hasMarker, fetched: fetched}
@@ -105,6 +124,13 @@ func (l *Listing) Missed() int32 { return l.misses.Add(1) }
 
 // MarkRead records that a readdir returned the listing.
 func (l *Listing) MarkRead() { l.read.Store(true) }
+
+// answers reports whether the listing answers a lookup at now: within ttl
+// of its fetch, or within its walk budget if a readdir returned it.
+func (l *Listing) answers(now time.Time, ttl time.Duration) bool {
+	age := l.age(now)
+	return age < ttl || (l.read.Load() && age < l.walkBudget())
+}
 
 // WasRead reports whether a readdir returned the listing.
 func (l *Listing) WasRead() bool { return l.read.Load() }

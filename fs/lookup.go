@@ -88,7 +88,7 @@ func (f *FS) resolveAt(ctx context.Context, dirKey, name string, before uint64) 
 		// Made here and not in S3 yet (nor, perhaps, in a listing).
 		return resolved{kind: kindDir, meta: m}, nil
 	}
-	l, fresh := f.cache.Listing(dirKey)
+	l, fresh := f.cache.ListingFor(dirKey)
 	if fresh {
 		return f.fromListing(ctx, l, dirKey, name)
 	}
