@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -148,5 +149,39 @@ func TestStoreSurvivesReopen(t *testing.T) {
 	}
 	if _, ok := c2.Fresh("a/b.txt"); ok {
 		t.Fatal("entries read back from disk must be revalidated before use")
+	}
+}
+
+// TestWalkedListingServesItsWalk: a big folder's listing that a readdir
+// returned answers lookups for 5 ms an entry; a small folder's, or one no
+// readdir returned, for the TTL only.
+func TestWalkedListingServesItsWalk(t *testing.T) {
+	c, clock := newTestCache(t, "")
+	entries := make([]Entry, 10_000)
+	for i := range entries {
+		entries[i] = Entry{Name: fmt.Sprintf("f%05d", i)}
+	}
+	c.PutListing("big/", NewListing(entries, false, clock.t))
+	c.PutListing("small/", NewListing(entries[:10], false, clock.t))
+	clock.t = clock.t.Add(2 * time.Second)
+	if _, fresh := c.ListingFor("big/"); fresh {
+		t.Error("a listing no readdir returned answers past the TTL")
+	}
+	for _, dir := range []string{"big/", "small/"} {
+		l, _ := c.ListingFor(dir)
+		l.MarkRead()
+	}
+	if _, fresh := c.ListingFor("big/"); !fresh {
+		t.Error("a walked listing of 10,000 entries stopped answering after 2 s")
+	}
+	if _, fresh := c.ListingFor("small/"); fresh {
+		t.Error("a walked listing of 10 entries answers past the TTL")
+	}
+	if _, fresh := c.Listing("big/"); fresh {
+		t.Error("a readdir would reuse a listing past the TTL: the next readdir must list again")
+	}
+	clock.t = clock.t.Add(49 * time.Second)
+	if _, fresh := c.ListingFor("big/"); fresh {
+		t.Error("a walked listing of 10,000 entries answers past 50 s")
 	}
 }

@@ -92,6 +92,15 @@ func (f *FS) resolveAt(ctx context.Context, dirKey, name string, before uint64) 
 	if fresh {
 		return f.fromListing(ctx, l, dirKey, name)
 	}
+	if sub, answers := f.cache.ListingFor(key + "/"); answers && sub.Len() > 0 {
+		// A folder whose own listing answers, with entries in it, exists:
+		// a walk of a big folder looks its name up again each time the
+		// kernel's entry expires, and the parent's listing, past its TTL,
+		// would be listed again for it.
+		if m, known := f.cache.Known(key + "/"); known {
+			return resolved{kind: kindDir, meta: m}, nil
+		}
+	}
 	if f.cache.Negative(key) || f.cache.Absent(dirKey, name) {
 		// rsync's temporary names, looked up just before each is created.
 		return resolved{}, syscall.ENOENT

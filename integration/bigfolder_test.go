@@ -1,0 +1,72 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// fillFolder writes n one-byte objects dir/f000000.txt… as another client
+// would, 32 at a time.
+func fillFolder(t *testing.T, dir string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	ch := make(chan int)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ch {
+				if _, err := env.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket),
+					Key: aws.String(fmt.Sprintf("%s/%s/f%06d.txt", clientDir, dir, i)), Body: strings.NewReader("x")}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		ch <- i
+	}
+	close(ch)
+	wg.Wait()
+}
+
+// TestBigFolderWalk: ls -l of a folder of 10,000 objects another client
+// wrote lists it once (10 pages and the root's one) and HEADs each object
+// once, however long the walk takes past the metadata TTL; again right
+// after, listings only; and creating 100 files in it lists nothing.
+func TestBigFolderWalk(t *testing.T) {
+	need(t)
+	freshClient(t)
+	fillFolder(t, "big", 10_000)
+	m := startMount(t, "")
+	var out string
+	cold := m.requests(func() { out = run(t, "ls", "-l", m.path("big")) })
+	if n := strings.Count(out, "\n"); n != 10_001 {
+		t.Fatalf("ls -l printed %d lines, want 10,001", n)
+	}
+	if cold["ListObjectsV2"] > 11 || cold["HeadObject"] > 10_001 {
+		t.Errorf("cold ls -l of 10,000: %v, want ≤ 11 LIST and ≤ 10,001 HEAD", cold)
+	}
+	warm := m.requests(func() { run(t, "ls", "-l", m.path("big")) })
+	if warm["ListObjectsV2"] > 11 || warm["HeadObject"] != 0 {
+		t.Errorf("warm ls -l of 10,000: %v, want ≤ 11 LIST and no HEAD", warm)
+	}
+	creates := m.requests(func() {
+		for i := range 100 {
+			if err := os.WriteFile(m.path(fmt.Sprintf("big/new%03d.txt", i)), []byte("y"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run(t, "sh", "-c", "for i in $(seq 1 100); do echo x > "+m.path("big")+"/sh$i.txt; done")
+	})
+	if creates["ListObjectsV2"] != 0 || creates["PutObject"] > 200 {
+		t.Errorf("200 creates in a folder of 10,000: %v, want no LIST and ≤ 200 PUT", creates)
+	}
+}
