@@ -188,6 +188,7 @@ func startMountVia(t *testing.T, endpoint, cacheDir string, extra ...string) *mo
 		}
 	}()
 	ready := make(chan bool, 1)
+	cmd := m.cmd // m.cmd goes nil once a test is done with the process
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -196,7 +197,7 @@ func startMountVia(t *testing.T, endpoint, cacheDir string, extra ...string) *mo
 			}
 		}
 		ready <- false
-		m.exited <- m.cmd.Wait()
+		m.exited <- cmd.Wait()
 	}()
 	select {
 	case ok := <-ready:
