@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 var metaBucket = []byte("meta")
@@ -45,7 +46,7 @@ func OpenStore(path string) (*Store, error) {
 	}
 	opts := &bolt.Options{Timeout: 500 * time.Millisecond, NoSync: true, NoFreelistSync: true}
 	db, err := bolt.Open(path, 0o600, opts)
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w (%s)", ErrStoreLocked, path)
 	}
 	if err != nil {

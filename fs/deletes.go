@@ -167,12 +167,9 @@ func (d *deferredDeletes) send(ctx context.Context, batch []queued) (settled []s
 	}
 	var mu sync.Mutex // protects the results
 	removeSome := func(chunk []queued) {
-		var removals []s3backend.Removal
-		var tombstones []string
+		var removals []s3backend.Removal // tombstones need no request
 		for _, q := range chunk {
-			if q.tombstone {
-				tombstones = append(tombstones, q.key)
-			} else {
+			if !q.tombstone {
 				removals = append(removals, s3backend.Removal{Key: q.key, ETag: q.etag})
 			}
 		}

@@ -23,7 +23,8 @@
 // whole object and return only when S3 acknowledged it; a failure returns EIO
 // and keeps the staged file dirty: it is retried in the background, and by
 // the next Flush, Fsync or FlushAll (run at unmount). Release's result is
-// ignored by the kernel, so errors are never reported there (upload.go).
+// ignored by the kernel, so errors are never reported there (upload.go,
+// retry.go).
 //
 // Crashes, outages, full disks. Every staging file has a journal entry
 // (package journal): its key, base version and whether a close asked for

@@ -56,7 +56,7 @@ func kindOf(m cache.Meta) kind {
 func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error) {
 	for try := 1; ; try++ {
 		before := f.clock.now(dirKey)
-		if f.offlineFirst() {
+		if f.be.Offline() { // answer from the caches without asking
 			if res, err, ok := f.resolveOffline(dirKey, name); ok {
 				res.asOf = before - 1 // never taken by an inode: see refresh
 				return res, err

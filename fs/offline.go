@@ -52,13 +52,3 @@ func (f *FS) resolveOffline(dirKey, name string) (res resolved, err error, ok bo
 	}
 	return resolved{}, nil, false
 }
-
-// listOffline is the listing of dirKey the mount holds, however old, or nil.
-func (f *FS) listOffline(dirKey string) *cache.Listing {
-	l, _ := f.cache.Listing(dirKey)
-	return l
-}
-
-// offlineFirst reports whether to answer from the caches without asking:
-// S3 is known to be unreachable right now.
-func (f *FS) offlineFirst() bool { return f.be.Offline() }

@@ -67,11 +67,11 @@ func (f *FS) Recover(ctx context.Context) (Recovery, error) {
 	for _, e := range entries {
 		named[e.Stage] = true
 		stage := filepath.Join(f.opts.StagingDir, e.Stage)
-		if _, err := os.Stat(stage); err != nil {
+		st, err := os.Stat(stage)
+		if err != nil {
 			f.journal.Forget(e.Stage) // uploaded or discarded before the end
 			continue
 		}
-		st, _ := os.Stat(stage)
 		switch {
 		case e.Clean:
 			os.Remove(stage)
@@ -93,21 +93,17 @@ func (f *FS) Recover(ctx context.Context) (Recovery, error) {
 				f.journal.Forget(e.Stage)
 			}
 		default:
-			finish := func(ctx context.Context) error {
-				target, err := f.recoverUpload(ctx, e, stage)
-				if err != nil {
-					return err
-				}
-				if target != e.Key {
-					rec.Conflicted = append(rec.Conflicted, target)
-				} else {
-					rec.Uploaded = append(rec.Uploaded, target)
-				}
-				return nil
-			}
-			if err := finish(ctx); err != nil {
+			switch target, err := f.recoverUpload(ctx, e, stage); {
+			case err != nil:
 				f.log.Warn("recovery: upload failed; retrying in the background", "key", e.Key, "err", err)
-				later = append(later, finish)
+				later = append(later, func(ctx context.Context) error {
+					_, err := f.recoverUpload(ctx, e, stage)
+					return err
+				})
+			case target != e.Key:
+				rec.Conflicted = append(rec.Conflicted, target)
+			default:
+				rec.Uploaded = append(rec.Uploaded, target)
 			}
 		}
 	}

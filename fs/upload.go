@@ -62,6 +62,7 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	}
 	stage := f.stage
 	s := f.stream
+	released := f.released > 0
 	f.stream = nil
 	f.uploading = true
 	f.journalLocked(key, false, true)
@@ -72,7 +73,6 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	var info s3backend.ObjectInfo
 	var err error
 	streamed := false
-	released := f.released > 0
 	if s != nil && s.key != key && !released {
 		// Its folder was renamed without a flush first (renameDir
 		// flushes; rename abandons): the stream's key is not the file's.

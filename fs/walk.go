@@ -29,14 +29,15 @@ type listCall struct {
 // lists the folder from S3 (every page) and starts HEADs for the objects
 // never seen, since a readdir is usually followed by a stat of every entry.
 func (f *FS) listShared(ctx context.Context, dirKey string) (*cache.Listing, error) {
-	if f.offlineFirst() {
-		if l := f.listOffline(dirKey); l != nil {
+	// While S3 does not answer, the listing held, however old (offline.go).
+	if f.be.Offline() {
+		if l, _ := f.cache.Listing(dirKey); l != nil {
 			return l, nil
 		}
 	}
 	l, err := f.listSharedOnline(ctx, dirKey)
 	if f.outage(err) {
-		if stale := f.listOffline(dirKey); stale != nil {
+		if stale, _ := f.cache.Listing(dirKey); stale != nil {
 			return stale, nil
 		}
 	}

@@ -19,7 +19,6 @@ type congestion struct {
 	inFlight int
 	lastCut  time.Time
 	wake     chan struct{} // closed when a slot frees
-	cuts     int64
 }
 
 const (
@@ -58,7 +57,6 @@ func (c *congestion) release(throttled bool) {
 	case throttled && time.Since(c.lastCut) >= cutEvery:
 		c.limit = max(c.limit/2, minInFlight)
 		c.lastCut = time.Now()
-		c.cuts++
 	case !throttled && c.limit < c.max:
 		c.limit = min(c.limit+1/c.limit, c.max)
 	}

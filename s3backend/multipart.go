@@ -172,12 +172,12 @@ func (u *s3Multipart) Complete(ctx context.Context) (ObjectInfo, error) {
 // one still open when the process ends is aborted by the next run, from
 // the journal.
 func (u *s3Multipart) Abort() {
-	if err := u.b.AbortUpload(context.Background(), u.key, aws.ToString(u.id)); err == nil {
+	err := u.b.AbortUpload(context.Background(), u.key, aws.ToString(u.id))
+	if err == nil {
 		u.ended()
 		return
-	} else {
-		u.b.cfg.Logger.Warn("abort multipart upload failed; retrying in the background", "key", u.key, "err", err)
 	}
+	u.b.cfg.Logger.Warn("abort multipart upload failed; retrying in the background", "key", u.key, "err", err)
 	go func() {
 		for delay := time.Second; ; delay = min(delay*2, time.Minute) {
 			time.Sleep(delay)

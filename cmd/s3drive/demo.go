@@ -14,6 +14,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3bolt"
 	"github.com/spf13/cobra"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 const demoBucket = "demo"
@@ -80,7 +81,7 @@ func startDemoS3(dataDir, listen string) (endpoint string, stop func(), err erro
 	// store another demo has open.
 	path := filepath.Join(dataDir, "objects.db")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return "", nil, fmt.Errorf("%s is in use by another s3drive demo (use --data-dir for a second one)", path)
 	}
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -74,7 +75,7 @@ func Open(path, source string) (*Journal, error) {
 		return nil, err
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 500 * time.Millisecond, NoSync: true, NoFreelistSync: true})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w (%s)", ErrLocked, path)
 	}
 	if err != nil {
@@ -125,18 +126,21 @@ func (j *Journal) Forget(stage string) error {
 }
 
 // Entries returns every staging file's entry.
-func (j *Journal) Entries() ([]Entry, error) {
+func (j *Journal) Entries() ([]Entry, error) { return readAll[Entry](j, stagedBucket) }
+
+// readAll decodes every value of a bucket.
+func readAll[T any](j *Journal, bucket []byte) ([]T, error) {
 	if j == nil {
 		return nil, nil
 	}
-	var out []Entry
+	var out []T
 	err := j.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(stagedBucket).ForEach(func(k, v []byte) error {
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("journal entry %q: %w", k, err)
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			var item T
+			if err := json.Unmarshal(v, &item); err != nil {
+				return fmt.Errorf("journal %s %q: %w", bucket, k, err)
 			}
-			out = append(out, e)
+			out = append(out, item)
 			return nil
 		})
 	})
@@ -161,22 +165,7 @@ func (j *Journal) UploadEnded(key, id string) {
 }
 
 // Uploads returns the multipart uploads recorded as in progress.
-func (j *Journal) Uploads() ([]Upload, error) {
-	if j == nil {
-		return nil, nil
-	}
-	var out []Upload
-	err := j.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(uploadsBucket).ForEach(func(k, v []byte) error {
-			var u Upload
-			if json.Unmarshal(v, &u) == nil {
-				out = append(out, u)
-			}
-			return nil
-		})
-	})
-	return out, err
-}
+func (j *Journal) Uploads() ([]Upload, error) { return readAll[Upload](j, uploadsBucket) }
 
 // Close syncs and closes the journal.
 func (j *Journal) Close() error {
