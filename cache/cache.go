@@ -13,7 +13,9 @@ type Options struct {
 	TTL time.Duration
 	// NegativeTTL is how long a name known not to exist stays so.
 	NegativeTTL time.Duration
-	// Entries bounds the in-memory metadata entries (default 100,000).
+	// Entries bounds the in-memory metadata entries (default 16,384).
+	// More are kept in the store, and the kernel's inodes hold their own:
+	// memory need not grow with the biggest folder walked.
 	Entries int
 	// Listings bounds the directory listings kept (default 1,024).
 	Listings int
@@ -40,7 +42,7 @@ type Cache struct {
 // Open creates a cache, opening (or creating) its persistent store.
 func Open(opts Options) (*Cache, error) {
 	if opts.Entries <= 0 {
-		opts.Entries = 100_000
+		opts.Entries = 16_384
 	}
 	if opts.Listings <= 0 {
 		opts.Listings = 1024

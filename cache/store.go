@@ -1,12 +1,12 @@
 package cache
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -97,20 +97,23 @@ func (s *Store) flush() {
 	}
 	s.pending = map[string]*Meta{}
 	s.mu.Unlock()
+	keys := make([]string, 0, len(batch))
+	for k := range batch {
+		keys = append(keys, k)
+	}
+	// In key order, into pages filled further than bbolt's default half:
+	// a folder's entries arrive together, in order, and are rarely
+	// rewritten, so most pages are written once, full.
+	slices.Sort(keys)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(metaBucket)
-		for k, m := range batch {
-			if m == nil {
+		b.FillPercent = 0.9
+		for _, k := range keys {
+			if m := batch[k]; m == nil {
 				if err := b.Delete([]byte(k)); err != nil {
 					return err
 				}
-				continue
-			}
-			v, err := json.Marshal(m)
-			if err != nil {
-				return err
-			}
-			if err := b.Put([]byte(k), v); err != nil {
+			} else if err := b.Put([]byte(k), encodeStored(m)); err != nil {
 				return err
 			}
 		}
@@ -149,7 +152,9 @@ func (s *Store) Get(key string) (Meta, bool) {
 	found := false
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(metaBucket).Get([]byte(key)); v != nil {
-			found = json.Unmarshal(v, &m) == nil
+			var err error
+			m, err = decodeStored(v)
+			found = err == nil
 		}
 		return nil
 	})

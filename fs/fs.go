@@ -48,6 +48,9 @@ type Options struct {
 	// UID, GID, FileMode and DirMode apply to objects without metadata.
 	UID, GID          uint32
 	FileMode, DirMode uint32
+	// MaxInodes bounds the file and symlink inodes the kernel is left to
+	// hold (default 32,768; see inodes.go).
+	MaxInodes int
 	// HeadConcurrency bounds the HEADs sent after a listing (default 32).
 	HeadConcurrency int
 	// CopyConcurrency bounds the copies of a folder move (default 32).
@@ -100,6 +103,7 @@ type FS struct {
 	mntID   string
 
 	nextIno atomic.Uint64
+	inodes  *inodeBudget
 	large   sync.Map // folder keys known to need more than one listing page
 }
 
@@ -113,6 +117,9 @@ func New(opts Options) (*FS, error) {
 	}
 	if opts.HeadConcurrency <= 0 {
 		opts.HeadConcurrency = 32
+	}
+	if opts.MaxInodes <= 0 {
+		opts.MaxInodes = 32_768
 	}
 	if opts.CopyConcurrency <= 0 {
 		opts.CopyConcurrency = 32
@@ -137,6 +144,7 @@ func New(opts Options) (*FS, error) {
 	f.markers.pending = map[string]*pendingMarker{}
 	f.listCalls = map[string]*listCall{}
 	f.walkSlots = make(chan struct{}, walkListings)
+	f.inodes = newInodeBudget(opts.MaxInodes)
 	f.clock = newChangeClock()
 	f.deletes = newDeferredDeletes(opts.Backend, opts.Logger)
 	f.be = f.deletes

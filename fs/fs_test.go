@@ -950,12 +950,9 @@ func TestRecursiveWalkListsAhead(t *testing.T) {
 	dir, fsys := testMount(t, mem)
 	names(t, filepath.Join(dir, "tree"))
 	names(t, filepath.Join(dir, "tree", "d00"))
-	// The root, tree/ and d00/, then the window: d01 to d16. Each listing
-	// is followed by HEADs of what it shows that was never seen: tree/'s
-	// marker, then per listed subfolder its marker and its file.
-	waitUntil(t, "the next subfolders to be listed and their entries HEADed", func() bool {
-		c := mem.Counters()
-		return c[s3backend.OpList] >= 3+walkAhead && c[s3backend.OpHead] >= 1+subs+1+walkAhead
+	// The root, tree/ and d00/, then the window: d01 to d16.
+	waitUntil(t, "the next subfolders to be listed", func() bool {
+		return mem.Counters()[s3backend.OpList] >= 3+walkAhead
 	})
 	for i := range subs {
 		_, fresh := fsys.cache.Listing(fmt.Sprintf("tree/d%02d/", i))
@@ -969,9 +966,10 @@ func TestRecursiveWalkListsAhead(t *testing.T) {
 		}
 	}
 	// Whatever the walk met on its way, each folder was listed once and
-	// each object HEADed once.
-	if c := mem.Counters(); c[s3backend.OpList] != 2+subs || c[s3backend.OpHead] != 1+2*subs {
-		t.Errorf("%v, want one LIST per folder (%d) and %d HEADs", c, 2+subs, 1+2*subs)
+	// its marker HEADed once (the kernel looks each folder up); the files,
+	// whose names were all the walk read, were never HEADed.
+	if c := mem.Counters(); c[s3backend.OpList] != 2+subs || c[s3backend.OpHead] != 1+subs {
+		t.Errorf("%v, want one LIST per folder (%d) and %d HEADs", c, 2+subs, 1+subs)
 	}
 }
 

@@ -81,6 +81,33 @@ func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error)
 	}
 }
 
+// resolveCached answers name in dirKey from the caches alone, as resolve
+// would with a fresh listing, or reports that a request would be needed.
+func (f *FS) resolveCached(dirKey, name string) (resolved, bool) {
+	if f.be.Offline() {
+		return resolved{}, false // the kernel's own lookup answers offline
+	}
+	before := f.clock.now(dirKey)
+	key := childKey(dirKey, name)
+	if m, ok := f.pendingMarker(key + "/"); ok {
+		return resolved{kind: kindDir, meta: m, asOf: before}, true
+	}
+	l, fresh := f.cache.ListingFor(dirKey)
+	if !fresh {
+		return resolved{}, false
+	}
+	e, ok := l.Get(name)
+	if !ok {
+		return resolved{}, false
+	}
+	if e.Dir {
+		m, ok := f.cache.Known(key + "/")
+		return resolved{kind: kindDir, meta: m, asOf: before}, ok
+	}
+	m, ok := f.cache.Match(key, e.Observed)
+	return resolved{kind: kindOf(m), meta: m, asOf: before}, ok
+}
+
 // resolveAt is one attempt of resolve, begun when dirKey's clock read before.
 func (f *FS) resolveAt(ctx context.Context, dirKey, name string, before uint64) (resolved, error) {
 	key := childKey(dirKey, name)
@@ -117,7 +144,7 @@ func (f *FS) resolveAt(ctx context.Context, dirKey, name string, before uint64) 
 		// stat name after name without reading the folder first. A folder
 		// found to need more than one page is remembered and left to the
 		// per-name path. No prefetch: a lookup HEADs only its own object.
-		refreshed, complete, err := f.fetchListing(ctx, dirKey, 1, false)
+		refreshed, complete, err := f.fetchListing(ctx, dirKey, 1)
 		switch {
 		case err == nil && complete:
 			return f.fromListing(ctx, refreshed, dirKey, name)
@@ -181,8 +208,8 @@ func (f *FS) fromListing(ctx context.Context, l *cache.Listing, dirKey, name str
 		// A folder's times and mode are on its marker, which listings
 		// show without metadata.
 		m, ok := f.cache.Known(key + "/")
+		f.scanning(l, dirKey, name, !ok)
 		if !ok {
-			f.scanning(l, dirKey, key+"/")
 			var err error
 			if m, err = f.headOnce(ctx, key+"/"); errors.Is(err, errOvertaken) {
 				return resolved{kind: kindDir, meta: m}, err
@@ -190,41 +217,13 @@ func (f *FS) fromListing(ctx context.Context, l *cache.Listing, dirKey, name str
 		}
 		return resolved{kind: kindDir, meta: m}, nil
 	}
-	if m, ok := f.cache.Match(key, e.Observed); ok {
+	m, ok := f.cache.Match(key, e.Observed)
+	f.scanning(l, dirKey, name, !ok)
+	if ok {
 		return resolved{kind: kindOf(m), meta: m}, nil
 	}
-	f.scanning(l, dirKey, key)
 	m, err := f.headOnce(ctx, key)
 	return resolved{kind: kindOf(m), meta: m}, err
-}
-
-// scanAfter is how many lookups in one listing needing a HEAD make a scan.
-const scanAfter = 2
-
-// scanning notes a lookup in l that needs a HEAD of key. The second one
-// means a program is walking the folder (rsync, find, a file manager):
-// every other unknown entry is then HEADed in the background, so that
-// each lookup waits only for its own answer, already on its way.
-func (f *FS) scanning(l *cache.Listing, dirKey, key string) {
-	if l.Missed() != scanAfter {
-		return
-	}
-	var keys []string
-	for _, e := range l.Entries() {
-		k := childKey(dirKey, e.Name)
-		if e.Dir {
-			k += "/"
-			if _, ok := f.cache.Known(k); ok {
-				continue
-			}
-		} else if _, ok := f.cache.Match(k, e.Observed); ok {
-			continue
-		}
-		if k != key {
-			keys = append(keys, k)
-		}
-	}
-	f.prefetch(keys)
 }
 
 // headCall is one HEAD in flight; everyone who needs the same key waits
@@ -303,43 +302,6 @@ func (f *FS) runHead(call *headCall, key string) {
 	close(call.done)
 }
 
-// prefetch HEADs keys in the background, HeadConcurrency at a time, right
-// after the listing that revealed them: the lookups that follow a listing
-// (READDIRPLUS, ls -l, rsync) then each wait only for their own answer,
-// already on its way, instead of paying one round trip after another.
-func (f *FS) prefetch(keys []string) {
-	calls := make([]*headCall, 0, len(keys))
-	owned := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if c, owner := f.headCallFor(k); c != nil && owner {
-			calls = append(calls, c)
-			owned = append(owned, k)
-		}
-	}
-	if len(calls) == 0 {
-		return
-	}
-	var next int
-	var mu sync.Mutex
-	workers := min(len(calls), f.opts.HeadConcurrency)
-	for range workers {
-		go func() {
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= len(calls) {
-					return
-				}
-				f.headSlots <- struct{}{}
-				f.runHead(calls[i], owned[i])
-				<-f.headSlots
-			}
-		}()
-	}
-}
-
 // listingTries bounds the listings of a folder this mount keeps changing
 // while they are on their way (see changeClock).
 const listingTries = 3
@@ -347,12 +309,13 @@ const listingTries = 3
 // fetchListing lists dirKey from S3, at most maxPages pages (0: all). A
 // complete listing is cached; one cut short is not, and complete is false.
 // A listing overtaken by a change this mount made to the folder is taken
-// again (listingTries in all; the last is returned uncached). With
-// prefetch, objects never seen are HEADed in the background.
-func (f *FS) fetchListing(ctx context.Context, dirKey string, maxPages int, prefetch bool) (l *cache.Listing, complete bool, err error) {
+// again (listingTries in all; the last is returned uncached). It sends no
+// HEAD: attributes of objects never seen are fetched when something asks
+// for them (see scan.go).
+func (f *FS) fetchListing(ctx context.Context, dirKey string, maxPages int) (l *cache.Listing, complete bool, err error) {
 	for try := 1; ; try++ {
 		before := f.clock.now(dirKey)
-		l, unknown, err := f.listFolder(ctx, dirKey, maxPages)
+		l, err := f.listFolder(ctx, dirKey, maxPages)
 		if l == nil || err != nil {
 			return nil, false, err
 		}
@@ -360,19 +323,15 @@ func (f *FS) fetchListing(ctx context.Context, dirKey string, maxPages int, pref
 		if !kept && try < listingTries {
 			continue
 		}
-		if prefetch {
-			f.prefetch(unknown)
-		}
 		return l, true, nil
 	}
 }
 
 // listFolder lists dirKey, at most maxPages pages (0: all), and returns the
-// listing (nil if cut short) and the keys of entries never seen.
-func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int) (*cache.Listing, []string, error) {
+// listing (nil if cut short).
+func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int) (*cache.Listing, error) {
 	var (
 		entries   []cache.Entry
-		unknown   []string
 		hasMarker bool
 		token     string
 		pages     int
@@ -380,7 +339,7 @@ func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int) (*cach
 	for {
 		page, err := f.be.List(ctx, dirKey, "/", token, 1000)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		pages++
 		for _, o := range page.Objects {
@@ -392,9 +351,6 @@ func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int) (*cach
 			case strings.HasSuffix(name, "/") && validName(strings.TrimSuffix(name, "/")):
 				// A marker some servers list as an object, not a prefix.
 				entries = append(entries, cache.Entry{Name: strings.TrimSuffix(name, "/"), Dir: true})
-				if _, ok := f.cache.Known(o.Key); !ok {
-					unknown = append(unknown, o.Key)
-				}
 				continue
 			case strings.HasSuffix(name, legacyDirSuffix):
 				if dn := strings.TrimSuffix(name, legacyDirSuffix); validName(dn) {
@@ -407,9 +363,6 @@ func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int) (*cach
 			}
 			obs := cache.Observed{Size: o.Size, ETag: o.ETag, LastModified: o.LastModified}
 			entries = append(entries, cache.Entry{Name: name, Observed: obs})
-			if _, ok := f.cache.Match(o.Key, obs); !ok {
-				unknown = append(unknown, o.Key)
-			}
 		}
 		for _, p := range page.Prefixes {
 			name := strings.TrimSuffix(p[len(dirKey):], "/")
@@ -418,17 +371,14 @@ func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int) (*cach
 				continue
 			}
 			entries = append(entries, cache.Entry{Name: name, Dir: true})
-			if _, ok := f.cache.Known(p); !ok {
-				unknown = append(unknown, p)
-			}
 		}
 		if page.NextToken == "" {
 			break
 		}
 		if pages == maxPages {
-			return nil, nil, nil
+			return nil, nil
 		}
 		token = page.NextToken
 	}
-	return cache.NewListing(entries, hasMarker, f.cache.Now()), unknown, nil
+	return cache.NewListing(entries, hasMarker, f.cache.Now()), nil
 }

@@ -55,12 +55,8 @@ func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.
 	default:
 		return nil, syscall.ENOENT
 	}
-	// A file this mount created and has not uploaded yet exists only here.
-	if ch := d.GetChild(name); ch != nil {
-		if file, ok := ch.Operations().(*File); ok && file.isLocal() {
-			file.fillAttr(&out.Attr)
-			return ch, 0
-		}
+	if ch := d.knownChild(dirKey, name, &out.Attr); ch != nil {
+		return ch, 0
 	}
 	res, err := d.fsys.resolve(ctx, dirKey, name)
 	if err != nil {
@@ -69,10 +65,48 @@ func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.
 	return d.child(ctx, name, res, &out.Attr), 0
 }
 
+// knownChild returns name's inode if it answers a lookup by itself: a file
+// created here and not uploaded yet (it exists only here), or a file whose
+// attributes a fresh listing confirms. The second spares the metadata
+// cache, which need not hold what the kernel's inodes already do.
+func (d *Dir) knownChild(dirKey, name string, out *fuse.Attr) *fs.Inode {
+	ch := d.GetChild(name)
+	if ch == nil {
+		return nil
+	}
+	file, ok := ch.Operations().(*File)
+	if !ok {
+		return nil
+	}
+	if file.isLocal() {
+		file.fillAttr(out)
+		return ch
+	}
+	l, fresh := d.fsys.cache.ListingFor(dirKey)
+	if !fresh {
+		return nil
+	}
+	if e, listed := l.Get(name); !listed || e.Dir || !file.confirmedBy(e.Observed) {
+		return nil
+	}
+	d.fsys.scanning(l, dirKey, name, false)
+	d.fsys.inodes.used(ch)
+	file.fillAttr(out)
+	return ch
+}
+
 // child returns the inode for a resolved name, reusing the existing one
 // when its type still matches, so that state kept on the inode (staged
 // writes) is never split between two nodes.
 func (d *Dir) child(ctx context.Context, name string, res resolved, out *fuse.Attr) *fs.Inode {
+	n := d.resolvedChild(ctx, name, res, out)
+	if res.kind != kindDir {
+		d.fsys.inodes.used(n)
+	}
+	return n
+}
+
+func (d *Dir) resolvedChild(ctx context.Context, name string, res resolved, out *fuse.Attr) *fs.Inode {
 	existing := d.GetChild(name)
 	switch res.kind {
 	case kindDir:
@@ -109,41 +143,21 @@ func (d *Dir) child(ctx context.Context, name string, res resolved, out *fuse.At
 	}
 }
 
+// Readdir returns every entry at once; opened directories page through
+// theirs with a dirHandle.
 func (d *Dir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	dirKey, ok := d.key()
-	if !ok {
-		return nil, syscall.ENOENT
-	}
-	l, err := d.fsys.listShared(ctx, dirKey)
-	if err != nil {
-		return nil, toErrno(d.fsys.log, "readdir", dirKey, err)
-	}
-	l.MarkRead()
-	d.fsys.walking(dirKey)
-	entries := l.Entries()
-	out := make([]fuse.DirEntry, 0, len(entries)+2)
-	listed := make(map[string]bool, len(entries))
-	for _, e := range entries {
-		mode := uint32(syscall.S_IFREG)
-		if e.Dir {
-			mode = syscall.S_IFDIR
-		} else if m, ok := d.fsys.cache.Known(dirKey + e.Name); ok && m.IsSymlnk {
-			mode = syscall.S_IFLNK
+	h := &dirHandle{dir: d}
+	var entries []fuse.DirEntry
+	for {
+		de, errno := h.Readdirent(ctx)
+		if errno != 0 {
+			return nil, errno
 		}
-		out = append(out, fuse.DirEntry{Name: e.Name, Mode: mode})
-		listed[e.Name] = true
-	}
-	for name, ch := range d.Children() {
-		if file, ok := ch.Operations().(*File); ok && !listed[name] && file.isLocal() {
-			out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
+		if de == nil {
+			return fs.NewListDirStream(entries), 0
 		}
+		entries = append(entries, *de)
 	}
-	for _, name := range d.fsys.pendingIn(dirKey) {
-		if !listed[name] {
-			out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
-		}
-	}
-	return fs.NewListDirStream(out), 0
 }
 
 func (d *Dir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {

@@ -128,6 +128,25 @@ func (f *File) refresh(m cache.Meta, dirKey string, asOf uint64) {
 	f.mu.Unlock()
 }
 
+// idle reports whether the kernel may forget the file at no loss: no
+// handle open, nothing staged, fetched or waiting to be stored.
+func (f *File) idle() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.handles == 0 && f.stage == nil && !f.dirty && !f.local && !f.metaPending && f.fetch == nil
+}
+
+// OnForget: the kernel forgot the file (see inodes.go).
+func (f *File) OnForget() { f.fsys.inodes.forgotten(f.EmbeddedInode()) }
+
+// confirmedBy reports whether the file is the S3 object a listing shows:
+// nothing staged or waiting here, and the same ETag, size and time.
+func (f *File) confirmedBy(o cache.Observed) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stage == nil && !f.dirty && !f.metaPending && f.meta.Matches(o)
+}
+
 func (f *File) fillAttr(out *fuse.Attr) {
 	f.mu.Lock()
 	m := f.meta

@@ -22,6 +22,9 @@ type Symlink struct {
 	meta cache.Meta
 }
 
+// OnForget: the kernel forgot the link (see inodes.go).
+func (l *Symlink) OnForget() { l.fsys.inodes.forgotten(l.EmbeddedInode()) }
+
 var (
 	_ = (fs.NodeReadlinker)((*Symlink)(nil))
 	_ = (fs.NodeGetattrer)((*Symlink)(nil))

@@ -30,7 +30,7 @@ func TestOfflineLookupSeesOwnChanges(t *testing.T) {
 	}
 	// Listed again from S3, which does not show "sub" yet: its marker
 	// waits (MetaDelay), and then the outage keeps it waiting.
-	if _, _, err := fsys.fetchListing(context.Background(), "", 0, false); err != nil {
+	if _, _, err := fsys.fetchListing(context.Background(), "", 0); err != nil {
 		t.Fatal(err)
 	}
 	mem.SetOffline(true)

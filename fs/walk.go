@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"sort"
 	"strings"
 
 	"github.com/s3drive/s3drive/cache"
@@ -26,8 +25,8 @@ type listCall struct {
 
 // listShared returns dirKey's listing (readdir's, and a walk's ahead of
 // it): from the cache when fresh, else it joins the listing on its way, or
-// lists the folder from S3 (every page) and starts HEADs for the objects
-// never seen, since a readdir is usually followed by a stat of every entry.
+// lists the folder from S3 (every page). No HEAD: the entries' attributes
+// are fetched when asked for (scan.go).
 func (f *FS) listShared(ctx context.Context, dirKey string) (*cache.Listing, error) {
 	// While S3 does not answer, the listing held, however old (offline.go).
 	if f.be.Offline() {
@@ -65,7 +64,7 @@ func (f *FS) listSharedOnline(ctx context.Context, dirKey string) (*cache.Listin
 	f.listCalls[dirKey] = c
 	f.listMu.Unlock()
 	// Others may be waiting for it: an interrupted caller does not cancel it.
-	c.l, _, c.err = f.fetchListing(context.WithoutCancel(ctx), dirKey, 0, true)
+	c.l, _, c.err = f.fetchListing(context.WithoutCancel(ctx), dirKey, 0)
 	f.listMu.Lock()
 	delete(f.listCalls, dirKey)
 	f.listMu.Unlock()
@@ -78,10 +77,10 @@ func (f *FS) listSharedOnline(ctx context.Context, dirKey string) (*cache.Listin
 // subfolders one after another, and each readdir waits for its LIST and
 // for the HEADs of what it shows. A readdir that lands in a subfolder of a
 // folder read just before is such a walk: the next walkAhead subfolders
-// after it, in name order, are listed (and their entries HEADed) in the
-// background, walkListings at a time, so that the walker finds them ready.
-// The window moves with the walker, so a deep subtree does not leave
-// listings made too early to expire unused.
+// after it, in name order, are listed in the background, walkListings at
+// a time, so that the walker finds them ready. The window moves with the
+// walker, so a deep subtree does not leave listings made too early to
+// expire unused.
 func (f *FS) walking(dirKey string) {
 	if dirKey == "" {
 		return
@@ -91,18 +90,9 @@ func (f *FS) walking(dirKey string) {
 	if pl == nil || !fresh || !pl.WasRead() {
 		return
 	}
-	entries := pl.Entries()
-	next := sort.Search(len(entries), func(i int) bool { return entries[i].Name > name })
 	var ahead []string
-	seen := 0
-	for _, e := range entries[next:] {
-		if !e.Dir {
-			continue
-		}
-		if seen++; seen > walkAhead {
-			break
-		}
-		sub := parent + e.Name + "/"
+	for _, sub := range pl.DirsAfter(name, walkAhead) {
+		sub = parent + sub + "/"
 		if _, fresh := f.cache.Listing(sub); !fresh && !f.listing(sub) {
 			ahead = append(ahead, sub)
 		}

@@ -37,14 +37,32 @@ func fillFolder(t *testing.T, dir string, n int) {
 	wg.Wait()
 }
 
-// TestBigFolderWalk: ls -l of a folder of 10,000 objects another client
-// wrote lists it once (10 pages and the root's one) and HEADs each object
-// once, however long the walk takes past the metadata TTL; again right
-// after, listings only; and creating 100 files in it lists nothing.
+// TestBigFolderWalk: ls -f of a folder of 10,000 objects another client
+// wrote costs its listing alone; ls -l lists it once (10 pages and the
+// root's one) and HEADs each object once, however long the walk takes past
+// the metadata TTL; again right after, listings only; and creating 200
+// files in it lists nothing.
 func TestBigFolderWalk(t *testing.T) {
 	need(t)
 	freshClient(t)
 	fillFolder(t, "big", 10_000)
+	names := startMount(t, "")
+	var listed string
+	namesOnly := names.requests(func() { listed = run(t, "ls", "-f", names.path("big")) })
+	n := 0
+	for _, name := range strings.Fields(listed) {
+		if name != "." && name != ".." {
+			n++
+		}
+	}
+	if n != 10_000 {
+		t.Fatalf("ls -f printed %d names, want 10,000", n)
+	}
+	if namesOnly["ListObjectsV2"] > 11 || namesOnly["HeadObject"] > 1 {
+		t.Errorf("cold ls -f of 10,000: %v, want ≤ 11 LIST and no HEAD but the folder's marker", namesOnly)
+	}
+	names.unmount()
+
 	m := startMount(t, "")
 	var out string
 	cold := m.requests(func() { out = run(t, "ls", "-l", m.path("big")) })

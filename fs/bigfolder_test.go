@@ -1,0 +1,113 @@
+package fs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// fillMemory writes n objects dir/f0000… as another client would.
+func fillMemory(mem *s3backend.Memory, dir string, n int) {
+	for i := range n {
+		mem.PutObject(fmt.Sprintf("%s/f%04d", dir, i), []byte("x"), nil)
+	}
+}
+
+// TestNamesOnlySendsNoHead: reading a folder's names (READDIRPLUS
+// included) costs its listing and nothing else; the attributes of objects
+// never seen are fetched when asked for, once, and then a second pass
+// costs nothing.
+func TestNamesOnlySendsNoHead(t *testing.T) {
+	mem := s3backend.NewMemory()
+	fillMemory(mem, "d", 50)
+	dir, _ := testMount(t, mem)
+	folder := filepath.Join(dir, "d")
+	if _, err := os.Stat(folder); err != nil {
+		t.Fatal(err)
+	}
+	got := requestsDuring(mem, func() {
+		if n := len(names(t, folder)); n != 50 {
+			t.Errorf("%d names, want 50", n)
+		}
+	})
+	if got[s3backend.OpHead] != 0 || got[s3backend.OpList] != 1 {
+		t.Errorf("names only: %v, want 1 LIST and no HEAD", got)
+	}
+	got = requestsDuring(mem, func() {
+		for i := range 50 {
+			if fi, err := os.Lstat(filepath.Join(folder, fmt.Sprintf("f%04d", i))); err != nil || fi.Size() != 1 {
+				t.Fatalf("lstat f%04d: %v, %v", i, fi, err)
+			}
+		}
+	})
+	if got[s3backend.OpHead] != 50 || got[s3backend.OpList] != 0 {
+		t.Errorf("lstat of each: %v, want 50 HEAD and no LIST", got)
+	}
+	got = requestsDuring(mem, func() {
+		names(t, folder)
+		for i := range 50 {
+			os.Lstat(filepath.Join(folder, fmt.Sprintf("f%04d", i)))
+		}
+	})
+	if len(got) != 0 {
+		t.Errorf("second pass: %v, want no request", got)
+	}
+}
+
+// TestScanStaysAheadOfTheWalker: once a walk of a big folder shows itself
+// (two lookups needing a HEAD), the next scanWindow entries are HEADed in
+// the background and every later lookup moves the window by one: the
+// HEADs never run more than scanWindow ahead of the walker, however big
+// the folder.
+func TestScanStaysAheadOfTheWalker(t *testing.T) {
+	mem := s3backend.NewMemory()
+	fillMemory(mem, "big", 2000)
+	dir, fsys := testMount(t, mem)
+	folder := filepath.Join(dir, "big")
+	names(t, folder)
+	for i := range 3 {
+		if _, err := os.Lstat(filepath.Join(folder, fmt.Sprintf("f%04d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the scan's HEADs to finish", func() bool {
+		fsys.pendingMu.Lock()
+		defer fsys.pendingMu.Unlock()
+		return len(fsys.pending) == 0
+	})
+	// The folder's marker, f0000 and f0001 (the second starts the scan),
+	// the window after f0001 (f0002…f0257), and one more as the walker
+	// reached f0002.
+	if got, want := mem.Counters()[s3backend.OpHead], int64(1+2+scanWindow+1); got != want {
+		t.Errorf("%d HEADs after 3 lookups, want %d", got, want)
+	}
+}
+
+// TestInodeBudgetPrunes: past MaxInodes, the kernel is asked to forget the
+// idle file inodes looked up longest ago, and looking them up again costs
+// no request.
+func TestInodeBudgetPrunes(t *testing.T) {
+	mem := s3backend.NewMemory()
+	fillMemory(mem, "d", 300)
+	dir, fsys := testMountWith(t, mem, Options{MaxInodes: 100})
+	folder := filepath.Join(dir, "d")
+	stat := func() {
+		for i := range 300 {
+			if _, err := os.Lstat(filepath.Join(folder, fmt.Sprintf("f%04d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stat()
+	d := fsys.root.GetChild("d")
+	if d == nil {
+		t.Fatal("no inode for d")
+	}
+	waitUntil(t, "the kernel to forget the inodes past the budget", func() bool { return len(d.Children()) <= 100 })
+	if got := requestsDuring(mem, stat); len(got) != 0 {
+		t.Errorf("looking the forgotten names up again: %v, want no request", got)
+	}
+}
