@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -195,6 +196,14 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	if os.Getenv("GOGC") == "" {
+		// Most of the mount's heap is long-lived (inodes, listings,
+		// metadata) and the rest short-lived request garbage, so Go's
+		// default of letting the heap grow to twice what is live doubles
+		// the resident set for little gain: at half, ls -l of 100,000
+		// files peaks at 133 MiB instead of 172, in the same time.
+		debug.SetGCPercent(50)
+	}
 	if flags.pprof != "" {
 		// net/http/pprof registers its handlers on the default mux.
 		go func() { log.Error("pprof server stopped", "err", http.ListenAndServe(flags.pprof, nil)) }()
