@@ -1,8 +1,10 @@
 package cache
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -183,5 +185,52 @@ func TestWalkedListingServesItsWalk(t *testing.T) {
 	clock.t = clock.t.Add(49 * time.Second)
 	if _, fresh := c.ListingFor("big/"); fresh {
 		t.Error("a walked listing of 10,000 entries answers past 50 s")
+	}
+}
+
+// TestListingKeyOrder: entries sort as S3 lists their keys, folders as
+// their name and "/"; a listing read while fetched answers only the names
+// its pages covered.
+func TestListingKeyOrder(t *testing.T) {
+	names := []string{"a", "a.txt", "a0", "a/b", "ab", "a-", "", "b", "a a"}
+	for _, a := range names {
+		for _, b := range names {
+			for _, ad := range []bool{false, true} {
+				for _, bd := range []bool{false, true} {
+					ka, kb := a, b
+					if ad {
+						ka += "/"
+					}
+					if bd {
+						kb += "/"
+					}
+					if got, want := compareKeys(a, ad, b, bd), strings.Compare(ka, kb); got != want {
+						t.Errorf("compareKeys(%q, %v, %q, %v) = %d, want %d", a, ad, b, bd, got, want)
+					}
+				}
+			}
+		}
+	}
+	l := NewPartialListing(time.Now())
+	l.AddPage([]Entry{{Name: "a", Dir: true}, {Name: "a.txt"}})
+	if err := l.WaitStarted(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !l.Covers("a.txt") || !l.Covers("a") {
+		t.Error("a.txt and a/ are not answered by the page that held them")
+	}
+	if l.Covers("b") {
+		t.Error("b is answered before a page reached it")
+	}
+	if page, more, _ := l.Page("a", true, 10); len(page) != 0 || more == nil {
+		t.Errorf("past the last entry of a partial listing: %v, %v; want a channel to wait on", page, more)
+	}
+	l.AddPage([]Entry{{Name: "b"}})
+	l.Finish(false)
+	if got := l.Entries(); len(got) != 3 || got[0].Name != "a.txt" || got[1].Name != "a" || got[2].Name != "b" {
+		t.Errorf("entries %v, want a.txt, a/, b", got)
+	}
+	if !l.Covers("zzz") {
+		t.Error("a complete listing does not answer every name")
 	}
 }

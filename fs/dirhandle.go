@@ -27,10 +27,12 @@ import (
 type dirHandle struct {
 	dir    *Dir
 	dirKey string
-	l      *cache.Listing // nil until the first readdir
+	l      *cache.Listing // nil until the first readdir; may still be fetched
 	page   []fuse.DirEntry
-	last   string // the last listing entry paged in
-	done   bool   // the listing is read; extra follows
+	// last is the last listing entry paged in.
+	last    string
+	lastDir bool
+	done    bool // the listing is read; extra follows
 	// extra: entries the listing does not show yet (files created here
 	// and not uploaded, folders whose markers are on their way).
 	extra []fuse.DirEntry
@@ -62,11 +64,8 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		}
 	}
 	if len(h.page) == 0 && !h.done {
-		h.page = h.dir.fsys.dirEntries(h.dirKey, h.l.Page(h.last, dirPage))
-		if len(h.page) == 0 {
-			h.done = true
-		} else {
-			h.last = h.page[len(h.page)-1].Name
+		if errno := h.nextPage(ctx); errno != 0 {
+			return nil, errno
 		}
 	}
 	var de fuse.DirEntry
@@ -83,8 +82,53 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	return &de, 0
 }
 
-// open reads the folder's listing for the first readdir (or after a
-// rewind).
+// nextPage takes the next entries from the listing, waiting for them if
+// it is still being fetched; at its end, it adds what it does not show.
+func (h *dirHandle) nextPage(ctx context.Context) syscall.Errno {
+	for {
+		entries, more, err := h.l.Page(h.last, h.lastDir, dirPage)
+		if err != nil {
+			return toErrno(h.dir.fsys.log, "readdir", h.dirKey, err)
+		}
+		if len(entries) > 0 {
+			last := entries[len(entries)-1]
+			h.last, h.lastDir = last.Name, last.Dir
+			h.page = h.dir.fsys.dirEntries(h.dirKey, entries)
+			return 0
+		}
+		if more == nil {
+			h.done = true
+			h.extra = h.dir.fsys.unlisted(h.dirKey, h.l)
+			return 0
+		}
+		select {
+		case <-more:
+		case <-ctx.Done():
+			return syscall.EINTR
+		}
+	}
+}
+
+// unlisted returns the entries of dirKey that its listing l does not show
+// yet: files created here and not uploaded, folders whose markers are on
+// their way.
+func (f *FS) unlisted(dirKey string, l *cache.Listing) []fuse.DirEntry {
+	var out []fuse.DirEntry
+	for _, name := range f.localIn(dirKey) {
+		if _, listed := l.Get(name); !listed {
+			out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
+		}
+	}
+	for _, name := range f.pendingIn(dirKey) {
+		if _, listed := l.Get(name); !listed {
+			out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
+		}
+	}
+	return out
+}
+
+// open starts reading the folder's listing for the first readdir (or
+// after a rewind).
 func (h *dirHandle) open(ctx context.Context) syscall.Errno {
 	d := h.dir
 	dirKey, ok := d.key()
@@ -98,16 +142,6 @@ func (h *dirHandle) open(ctx context.Context) syscall.Errno {
 	l.MarkRead()
 	d.fsys.walking(dirKey)
 	*h = dirHandle{dir: d, dirKey: dirKey, l: l}
-	for _, name := range d.fsys.localIn(dirKey) {
-		if _, listed := l.Get(name); !listed {
-			h.extra = append(h.extra, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
-		}
-	}
-	for _, name := range d.fsys.pendingIn(dirKey) {
-		if _, listed := l.Get(name); !listed {
-			h.extra = append(h.extra, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
-		}
-	}
 	return 0
 }
 

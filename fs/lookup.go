@@ -33,6 +33,9 @@ type resolved struct {
 // while it was on its way.
 var errOvertaken = errors.New("answer overtaken by a change")
 
+// errCutShort ends a listing read no further than its first pages.
+var errCutShort = errors.New("listing cut short")
+
 // resolveTries bounds the lookups of a name whose folder this mount keeps
 // changing while they are on their way.
 const resolveTries = 3
@@ -93,6 +96,9 @@ func (f *FS) resolveCached(dirKey, name string) (resolved, bool) {
 		return resolved{kind: kindDir, meta: m, asOf: before}, true
 	}
 	l, fresh := f.cache.ListingFor(dirKey)
+	if pl := f.partialListing(dirKey); pl != nil && pl.Covers(name) {
+		l, fresh = pl, true
+	}
 	if !fresh {
 		return resolved{}, false
 	}
@@ -115,11 +121,19 @@ func (f *FS) resolveAt(ctx context.Context, dirKey, name string, before uint64) 
 		// Made here and not in S3 yet (nor, perhaps, in a listing).
 		return resolved{kind: kindDir, meta: m}, nil
 	}
+	if pl := f.partialListing(dirKey); pl != nil && pl.Covers(name) {
+		// A readdir's listing on its way, past name already.
+		return f.fromListing(ctx, pl, dirKey, name)
+	}
 	l, fresh := f.cache.ListingFor(dirKey)
 	if fresh {
 		return f.fromListing(ctx, l, dirKey, name)
 	}
-	if sub, answers := f.cache.ListingFor(key + "/"); answers && sub.Len() > 0 {
+	sub, answers := f.cache.ListingFor(key + "/")
+	if !answers {
+		sub = f.partialListing(key + "/") // a readdir's, on its way
+	}
+	if sub != nil && sub.Len() > 0 {
 		// A folder whose own listing answers, with entries in it, exists:
 		// a walk of a big folder looks its name up again each time the
 		// kernel's entry expires, and the parent's listing, past its TTL,
@@ -315,8 +329,9 @@ const listingTries = 3
 func (f *FS) fetchListing(ctx context.Context, dirKey string, maxPages int) (l *cache.Listing, complete bool, err error) {
 	for try := 1; ; try++ {
 		before := f.clock.now(dirKey)
-		l, err := f.listFolder(ctx, dirKey, maxPages)
-		if l == nil || err != nil {
+		l := cache.NewPartialListing(f.cache.Now())
+		complete, err := f.listFolder(ctx, dirKey, maxPages, l)
+		if !complete || err != nil {
 			return nil, false, err
 		}
 		kept := f.clock.keep(dirKey, before, func() { f.cache.PutListing(dirKey, l) })
@@ -327,11 +342,11 @@ func (f *FS) fetchListing(ctx context.Context, dirKey string, maxPages int) (l *
 	}
 }
 
-// listFolder lists dirKey, at most maxPages pages (0: all), and returns the
-// listing (nil if cut short).
-func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int) (*cache.Listing, error) {
+// listFolder lists dirKey into the partial listing l, page by page, at
+// most maxPages pages (0: all), and finishes it if that was all; complete
+// says so. A failure aborts l.
+func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int, l *cache.Listing) (complete bool, err error) {
 	var (
-		entries   []cache.Entry
 		hasMarker bool
 		token     string
 		pages     int
@@ -339,9 +354,11 @@ func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int) (*cach
 	for {
 		page, err := f.be.List(ctx, dirKey, "/", token, 1000)
 		if err != nil {
-			return nil, err
+			l.Abort(err)
+			return false, err
 		}
 		pages++
+		entries := make([]cache.Entry, 0, len(page.Objects)+len(page.Prefixes))
 		for _, o := range page.Objects {
 			name := o.Key[len(dirKey):]
 			switch {
@@ -372,13 +389,16 @@ func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int) (*cach
 			}
 			entries = append(entries, cache.Entry{Name: name, Dir: true})
 		}
+		l.AddPage(entries)
 		if page.NextToken == "" {
 			break
 		}
 		if pages == maxPages {
-			return nil, nil
+			l.Abort(errCutShort)
+			return false, nil
 		}
 		token = page.NextToken
 	}
-	return cache.NewListing(entries, hasMarker, f.cache.Now()), nil
+	l.Finish(hasMarker)
+	return true, nil
 }

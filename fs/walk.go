@@ -19,8 +19,11 @@ const (
 // instead of sending their own.
 type listCall struct {
 	done chan struct{}
-	l    *cache.Listing
+	l    *cache.Listing // as it is fetched, page by page
 	err  error
+	// clock is the folder's change clock when the fetch began: while it
+	// holds, the pages received answer lookups (partialListing).
+	clock uint64
 }
 
 // listShared returns dirKey's listing (readdir's, and a walk's ahead of
@@ -51,25 +54,48 @@ func (f *FS) listSharedOnline(ctx context.Context, dirKey string) (*cache.Listin
 		f.listMu.Unlock()
 		return l, nil
 	}
-	if c := f.listCalls[dirKey]; c != nil {
-		f.listMu.Unlock()
-		select {
-		case <-c.done:
-			return c.l, c.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	c := f.listCalls[dirKey]
+	if c == nil {
+		c = &listCall{done: make(chan struct{}), l: cache.NewPartialListing(f.cache.Now()), clock: f.clock.now(dirKey)}
+		f.listCalls[dirKey] = c
+		// Others may be reading it: an interrupted caller does not cancel it.
+		go f.streamListing(context.WithoutCancel(ctx), dirKey, c)
 	}
-	c := &listCall{done: make(chan struct{})}
-	f.listCalls[dirKey] = c
 	f.listMu.Unlock()
-	// Others may be waiting for it: an interrupted caller does not cancel it.
-	c.l, _, c.err = f.fetchListing(context.WithoutCancel(ctx), dirKey, 0)
+	// The reader takes the pages as they come, while the next ones are
+	// fetched: a walk of a big folder starts on its first thousand
+	// entries, not after the last page.
+	if err := c.l.WaitStarted(ctx); err != nil {
+		return nil, err
+	}
+	return c.l, nil
+}
+
+// streamListing fetches every page of dirKey into c's listing and caches
+// it, unless this mount changed the folder meanwhile: then the folder is
+// listed again for the cache (the readers keep the first listing, a state
+// the folder had).
+func (f *FS) streamListing(ctx context.Context, dirKey string, c *listCall) {
+	complete, err := f.listFolder(ctx, dirKey, 0, c.l)
+	if complete && !f.clock.keep(dirKey, c.clock, func() { f.cache.PutListing(dirKey, c.l) }) {
+		f.fetchListing(ctx, dirKey, 0)
+	}
+	c.err = err
 	f.listMu.Lock()
 	delete(f.listCalls, dirKey)
 	f.listMu.Unlock()
 	close(c.done)
-	return c.l, c.err
+}
+
+// partialListing returns dirKey's listing on its way, if this mount has
+// not changed the folder since it began.
+func (f *FS) partialListing(dirKey string) *cache.Listing {
+	f.listMu.Lock()
+	defer f.listMu.Unlock()
+	if c := f.listCalls[dirKey]; c != nil && c.clock == f.clock.now(dirKey) {
+		return c.l
+	}
+	return nil
 }
 
 // walking notes a readdir of dirKey. Recursive walks (ls -lR, find, du,

@@ -53,8 +53,18 @@ func main() {
 	latency := flag.Duration("latency", 0, "delay added to each direction of every connection to the server, as to a distant S3 region (every tool and the raw client go through it)")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	only := flag.String("tools", "s3drive,s3fs,rclone", "tools to run, comma-separated (peers only when installed)")
+	folders := flag.String("folders", "", "sizes of the big-folder workloads, comma-separated (e.g. 1000,10000,100000; empty skips them)")
 	flag.Parse()
-	if err := run(int64(*sizeMiB)*mib, int64(*rssMiB)*mib, max(*runs, 1), *latency, *tree, *keep, strings.Split(*only, ",")); err != nil {
+	var sizes []int
+	for _, f := range strings.FieldsFunc(*folders, func(r rune) bool { return r == ',' }) {
+		n, err := strconv.Atoi(strings.ReplaceAll(f, "_", ""))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "bench: -folders: %q is not a number of objects\n", f)
+			os.Exit(2)
+		}
+		sizes = append(sizes, n)
+	}
+	if err := run(int64(*sizeMiB)*mib, int64(*rssMiB)*mib, max(*runs, 1), *latency, *tree, *keep, strings.Split(*only, ","), sizes); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -91,7 +101,7 @@ type tool struct {
 	durable bool
 }
 
-func run(size, rssSize int64, runs int, latency time.Duration, tree string, keep bool, only []string) error {
+func run(size, rssSize int64, runs int, latency time.Duration, tree string, keep bool, only []string, folders []int) error {
 	if os.Geteuid() != 0 {
 		return errors.New("run as root: the benchmark mounts FUSE filesystems")
 	}
@@ -120,8 +130,9 @@ func run(size, rssSize int64, runs int, latency time.Duration, tree string, keep
 	if err != nil {
 		return err
 	}
-	// Quiet: the server's log line per request is not part of anyone's cost.
-	if b.srv, err = s3server.Start(vgw, filepath.Join(work, "s3"), "--quiet"); err != nil {
+	// Quiet on stdout, whose line per request is nobody's cost; the access
+	// log file counts every tool's requests alike (folders.go).
+	if b.srv, err = s3server.Start(vgw, filepath.Join(work, "s3"), "--quiet", "--access-log", b.accessLog()); err != nil {
 		return err
 	}
 	defer b.srv.Stop()
@@ -141,13 +152,15 @@ func run(size, rssSize int64, runs int, latency time.Duration, tree string, keep
 	}
 	fmt.Fprintf(os.Stderr, "bench: %d cores, versitygw at %s (+%v each way), work in %s\n", runtime.NumCPU(), b.srv.Endpoint, latency, work)
 
+	var raw baseline
 	src := filepath.Join(work, "src.bin")
-	if err := writeRandom(src, size); err != nil {
-		return err
-	}
-	raw, err := b.rawBaseline(ctx, src, size, runs)
-	if err != nil {
-		return err
+	if size > 0 {
+		if err := writeRandom(src, size); err != nil {
+			return err
+		}
+		if raw, err = b.rawBaseline(ctx, src, size, runs); err != nil {
+			return err
+		}
 	}
 	if tree != "" {
 		// What a durable cp -r cannot beat: cp closes each file before the
@@ -170,7 +183,10 @@ func run(size, rssSize int64, runs int, latency time.Duration, tree string, keep
 		}
 	}
 	for _, t := range tools {
-		err := b.repeat(runs, func(run int) error { return b.largeFile(t, src, size, raw, run) })
+		var err error
+		if size > 0 {
+			err = b.repeat(runs, func(run int) error { return b.largeFile(t, src, size, raw, run) })
+		}
 		if err == nil && tree != "" {
 			err = b.trees(ctx, t, tree)
 		}
@@ -187,6 +203,9 @@ func run(size, rssSize int64, runs int, latency time.Duration, tree string, keep
 		if err := b.peakRSS(rssSize); err != nil {
 			return err
 		}
+	}
+	if err := b.folders(ctx, tools, folders); err != nil {
+		return err
 	}
 	b.print(size, latency)
 	return nil
@@ -594,11 +613,16 @@ type mount struct {
 }
 
 func (b *bench) mount(t tool, cacheDir string) (*mount, error) {
+	return b.mountAt(t, t.prefix(), cacheDir)
+}
+
+// mountAt mounts the folder prefix of the bucket.
+func (b *bench) mountAt(t tool, prefix, cacheDir string) (*mount, error) {
 	dir, err := os.MkdirTemp(b.work, "mnt-")
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := t.start(b, t.prefix(), dir, cacheDir)
+	cmd, err := t.start(b, prefix, dir, cacheDir)
 	if err != nil {
 		return nil, err
 	}
