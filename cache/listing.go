@@ -155,6 +155,11 @@ func (l *Listing) Finish(hasMarker bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.entries = dedupe(l.entries)
+	if cap(l.entries) > len(l.entries)+len(l.entries)/4 {
+		// The appends' spare capacity, up to as much again, is not kept
+		// for as long as the listing is.
+		l.entries = slices.Clone(l.entries)
+	}
 	l.hasMarker, l.partial = hasMarker, false
 	close(l.grown)
 }

@@ -49,7 +49,7 @@ type Options struct {
 	UID, GID          uint32
 	FileMode, DirMode uint32
 	// MaxInodes bounds the file and symlink inodes the kernel is left to
-	// hold (default 32,768; see inodes.go).
+	// hold (default 16,384; see inodes.go).
 	MaxInodes int
 	// HeadConcurrency bounds the HEADs sent after a listing (default 32).
 	HeadConcurrency int
@@ -119,7 +119,7 @@ func New(opts Options) (*FS, error) {
 		opts.HeadConcurrency = 32
 	}
 	if opts.MaxInodes <= 0 {
-		opts.MaxInodes = 32_768
+		opts.MaxInodes = 16_384
 	}
 	if opts.CopyConcurrency <= 0 {
 		opts.CopyConcurrency = 32
