@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/s3drive/s3drive/s3backend"
 )
@@ -109,5 +111,65 @@ func TestInodeBudgetPrunes(t *testing.T) {
 	waitUntil(t, "the kernel to forget the inodes past the budget", func() bool { return len(d.Children()) <= 100 })
 	if got := requestsDuring(mem, stat); len(got) != 0 {
 		t.Errorf("looking the forgotten names up again: %v, want no request", got)
+	}
+}
+
+// TestListingStreams: a readdir returns a folder's first page while the
+// next is still on its way, and a lookup of a name that page covered is
+// answered from it, with no listing of its own.
+func TestListingStreams(t *testing.T) {
+	mem := s3backend.NewMemory()
+	fillMemory(mem, "d", 600)
+	dir, _ := testMountWith(t, mem, Options{ListPageSize: 200})
+	folder := filepath.Join(dir, "d")
+	if _, err := os.Stat(folder); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var lists atomic.Int32
+	mem.SetFail(func(op, key string) error {
+		if op == s3backend.OpList && key == "d/" && lists.Add(1) == 2 {
+			<-release // the second page waits
+		}
+		return nil
+	})
+	defer mem.SetFail(nil)
+	f, err := os.Open(folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// One getdents: fewer entries than a page, so it needs only the first.
+	var first []os.DirEntry
+	read := make(chan error, 1)
+	go func() {
+		var err error
+		first, err = f.ReadDir(10)
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		if err != nil || len(first) != 10 {
+			t.Fatalf("first entries: %d, %v", len(first), err)
+		}
+	case <-time.After(10 * time.Second): // a bound on a failure, not a wait for success
+		close(release)
+		t.Fatal("the first entries waited for the listing's second page")
+	}
+	got := requestsDuring(mem, func() {
+		if _, err := os.Lstat(filepath.Join(folder, first[0].Name())); err != nil {
+			t.Error(err)
+		}
+	})
+	if got[s3backend.OpList] != 0 || got[s3backend.OpHead] != 1 {
+		t.Errorf("lookup of a name the first page showed: %v, want 1 HEAD and no LIST", got)
+	}
+	close(release)
+	rest, err := f.ReadDir(-1)
+	if err != nil || len(first)+len(rest) != 600 {
+		t.Errorf("%d entries in all, %v; want 600", len(first)+len(rest), err)
+	}
+	if n := lists.Load(); n != 3 {
+		t.Errorf("%d listing pages, want 3", n)
 	}
 }

@@ -48,6 +48,9 @@ type Options struct {
 	// UID, GID, FileMode and DirMode apply to objects without metadata.
 	UID, GID          uint32
 	FileMode, DirMode uint32
+	// ListPageSize is the keys asked for per ListObjectsV2 page (default
+	// and S3's maximum 1,000; tests make it small to page often).
+	ListPageSize int
 	// MaxInodes bounds the file and symlink inodes the kernel is left to
 	// hold (default 16,384; see inodes.go).
 	MaxInodes int
@@ -117,6 +120,9 @@ func New(opts Options) (*FS, error) {
 	}
 	if opts.HeadConcurrency <= 0 {
 		opts.HeadConcurrency = 32
+	}
+	if opts.ListPageSize <= 0 || opts.ListPageSize > 1000 {
+		opts.ListPageSize = 1000
 	}
 	if opts.MaxInodes <= 0 {
 		opts.MaxInodes = 16_384

@@ -352,7 +352,7 @@ func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int, l *cac
 		pages     int
 	)
 	for {
-		page, err := f.be.List(ctx, dirKey, "/", token, 1000)
+		page, err := f.be.List(ctx, dirKey, "/", token, f.opts.ListPageSize)
 		if err != nil {
 			l.Abort(err)
 			return false, err

@@ -85,8 +85,10 @@ func TestStressModel(t *testing.T) {
 
 	proxy := startFaultProxy(t, env.endpoint, seed)
 	// A short timeout, so that the outage fails calls instead of being
-	// waited out.
-	m := startMountVia(t, proxy.URL, "", "--timeout", "2s")
+	// waited out; listing pages of 3 keys, so that readdirs stream pages
+	// and lookups are answered from listings on their way; and a budget
+	// of 8 inodes, so that the kernel keeps being told to forget them.
+	m := startMountVia(t, proxy.URL, "", "--timeout", "2s", "--list-page-size", "3", "--max-inodes", "8")
 	defer func() {
 		if t.Failed() {
 			t.Logf("the mount's log:\n%s", m.stderr.String())

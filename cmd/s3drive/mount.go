@@ -50,6 +50,7 @@ type mountFlags struct {
 	negativeTTL time.Duration
 	timeout     time.Duration
 	maxInodes   int
+	listPage    int
 	debug       bool
 	pprof       string
 	// set by demo only
@@ -78,6 +79,8 @@ func (m *mountFlags) register(cmd *cobra.Command) {
 	f.DurationVar(&m.negativeTTL, "negative-ttl", 5*time.Second, "how long a name known not to exist (a lookup found nothing, or a listing did not show it) is trusted")
 	f.DurationVar(&m.timeout, "timeout", s3backend.DefaultTimeout, "how long a request may go without an answer or a byte moving before the call fails with EIO (and the mount serves what it holds)")
 	f.IntVar(&m.maxInodes, "max-inodes", 16_384, "file inodes the kernel is left to hold (about 700 bytes each here); past it, it is asked to forget the idle ones looked up longest ago")
+	f.IntVar(&m.listPage, "list-page-size", 1000, "keys per listing page (tests page often with a small one)")
+	f.MarkHidden("list-page-size")
 	f.BoolVar(&m.debug, "debug", false, "log every FUSE operation and S3 request")
 	f.StringVar(&m.pprof, "pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060)")
 }
@@ -266,7 +269,7 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	fsys, err := s3fs.New(s3fs.Options{
 		Backend: be, Cache: mc, Data: data, Passthrough: flags.passthrough, StagingDir: filepath.Join(stateDir, "staging"), Journal: jr, Mountpoint: mountpoint,
 		ReadOnly: flags.readOnly, UID: flags.uid, GID: flags.gid, FileMode: fileMode, DirMode: dirMode,
-		MaxInodes: flags.maxInodes, Logger: log,
+		MaxInodes: flags.maxInodes, ListPageSize: flags.listPage, Logger: log,
 	})
 	if err != nil {
 		return err
