@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/s3drive/s3drive/s3backend"
 )
 
@@ -171,5 +173,35 @@ func TestListingStreams(t *testing.T) {
 	}
 	if n := lists.Load(); n != 3 {
 		t.Errorf("%d listing pages, want 3", n)
+	}
+}
+
+// TestForgottenFileKeepsItsChanges: the kernel may forget a file whose
+// chmod is still waiting to be stored (the inode budget asks it to, and so
+// does memory pressure); the change is stored all the same, under the key
+// the file had.
+func TestForgottenFileKeepsItsChanges(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("d/f", []byte("x"), nil)
+	dir, fsys := testMountWith(t, mem, Options{MetaDelay: time.Hour})
+	path := filepath.Join(dir, "d", "f")
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := fsys.root.GetChild("d").GetChild("f")
+	file := n.Operations().(*File)
+	if errno := n.NotifyPrune([]*gofs.Inode{n}); errno != 0 {
+		t.Fatalf("prune: %v", errno)
+	}
+	waitUntil(t, "the kernel to forget the file", file.forgotten.Load)
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	head, err := mem.Head(t.Context(), "d/f")
+	if err != nil || decodeMeta(head).Mode != syscall.S_IFREG|0o600 {
+		t.Errorf("object after its forgotten file was flushed: %+v, %v; want mode 0600", decodeMeta(head), err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("looked up again: %v, %v; want 0600", fi, err)
 	}
 }

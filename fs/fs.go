@@ -107,6 +107,9 @@ type FS struct {
 
 	nextIno atomic.Uint64
 	inodes  *inodeBudget
+	// orphans are files the kernel forgot with changes still to store,
+	// by key (see File.key): a lookup of the key stores them first.
+	orphans sync.Map
 	large   sync.Map // folder keys known to need more than one listing page
 }
 
@@ -157,6 +160,20 @@ func New(opts Options) (*FS, error) {
 	f.root = &Dir{fsys: f}
 	f.nextIno.Store(1) // the root is 1
 	return f, nil
+}
+
+// settleOrphan stores what a forgotten file left to store under key before
+// a new inode takes the key, so that the new one's changes come after it.
+// It reports whether there was one.
+func (f *FS) settleOrphan(ctx context.Context, key string) bool {
+	o, ok := f.orphans.Load(key)
+	if !ok {
+		return false
+	}
+	if errno := o.(*File).sync(ctx); errno != 0 {
+		f.log.Warn("a forgotten file's changes are still not stored; they may overwrite newer ones when they are", "key", key, "errno", errno)
+	}
+	return true
 }
 
 // Root is the node to mount.

@@ -43,6 +43,25 @@ func (b *inodeBudget) used(n *fs.Inode) { b.lru.Add(n, struct{}{}) }
 // forgotten notes that the kernel forgot n.
 func (b *inodeBudget) forgotten(n *fs.Inode) { b.lru.Remove(n) }
 
+// prune asks the kernel to forget n if it is idle, and reports whether the
+// kernel knows the notification. A file is held locked from the check to
+// the notification: a chmod that came between them would leave waiting
+// attributes on a file the kernel then forgets, and a later lookup would
+// make a second file for the same key. A request in progress on n holds
+// the kernel's reference, so the prune spares it.
+func prune(n *fs.Inode) bool {
+	f, ok := n.Operations().(*File)
+	if !ok {
+		return n.NotifyPrune([]*fs.Inode{n}) != syscall.ENOSYS
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.idleLocked() {
+		return true
+	}
+	return n.NotifyPrune([]*fs.Inode{n}) != syscall.ENOSYS
+}
+
 // pruner sends the notifications from a goroutine of its own: the kernel
 // takes the parent folder's lock to act on one, which a request in
 // progress on that folder may hold, so no request may wait for it.
@@ -59,18 +78,12 @@ func (b *inodeBudget) pruner() {
 				break drain
 			}
 		}
-		var idle []*fs.Inode
 		for _, n := range batch {
-			if f, ok := n.Operations().(*File); !ok || f.idle() {
-				idle = append(idle, n)
-			}
-		}
-		if len(idle) > 0 && idle[0].NotifyPrune(idle) == syscall.ENOSYS {
-			// Kernels before 6.16: invalidate the names instead.
-			for _, n := range idle {
-				if name, parent := n.Parent(); parent != nil {
-					parent.NotifyEntry(name)
-				}
+			if !prune(n) {
+				// Kernels before 6.16 have no FUSE_NOTIFY_PRUNE: no
+				// budget there (invalidating names instead would race
+				// with changes, see prune).
+				return
 			}
 		}
 	}

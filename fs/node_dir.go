@@ -137,6 +137,13 @@ func (d *Dir) resolvedChild(ctx context.Context, name string, res resolved, out 
 				return existing
 			}
 		}
+		dirKey, _ := d.key()
+		if d.fsys.settleOrphan(ctx, childKey(dirKey, name)) {
+			// The forgotten file's changes are stored: take them.
+			if m, ok := d.fsys.cache.Known(childKey(dirKey, name)); ok {
+				res.meta = m
+			}
+		}
 		file := &File{fsys: d.fsys, meta: res.meta}
 		file.fillAttr(out)
 		return d.NewInode(ctx, file, d.fsys.stable(syscall.S_IFREG))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,6 +62,12 @@ type File struct {
 	livePassthrough int
 	// writers counts handles open for writing.
 	writers int
+	// lastKey is the key the file last had in the tree; forgotten says
+	// the kernel forgot it (out of the tree, but not removed), unlinked
+	// that it was removed or replaced by a rename. See key.
+	lastKey   atomic.Pointer[string]
+	forgotten atomic.Bool
+	unlinked  atomic.Bool
 	// normalHandles counts ordinary handles until their Release. go-fuse
 	// drops an inode's passthrough backing file at the Release of any of
 	// its handles, passthrough or not; a passthrough open after that
@@ -108,7 +115,24 @@ func (f *File) writing() bool {
 	return f.writers > 0
 }
 
-func (f *File) key() (string, bool) { return pathOf(f.fsys.rootInode(), f.EmbeddedInode()) }
+// key is the file's key: its path in the tree. The kernel may forget a
+// file that still has something to send (attributes waiting, an upload to
+// retry): go-fuse then takes it out of the tree, and the key it last had
+// serves. A file unlinked or replaced has none.
+func (f *File) key() (string, bool) {
+	if k, ok := pathOf(f.fsys.rootInode(), f.EmbeddedInode()); ok {
+		if last := f.lastKey.Load(); last == nil || *last != k {
+			f.lastKey.Store(&k)
+		}
+		return k, true
+	}
+	if f.forgotten.Load() && !f.unlinked.Load() {
+		if last := f.lastKey.Load(); last != nil {
+			return *last, true
+		}
+	}
+	return "", false
+}
 
 func (f *File) isLocal() bool {
 	f.mu.Lock()
@@ -128,16 +152,24 @@ func (f *File) refresh(m cache.Meta, dirKey string, asOf uint64) {
 	f.mu.Unlock()
 }
 
-// idle reports whether the kernel may forget the file at no loss: no
+// idleLocked reports whether the kernel may forget the file at no loss: no
 // handle open, nothing staged, fetched or waiting to be stored.
-func (f *File) idle() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *File) idleLocked() bool {
 	return f.handles == 0 && f.stage == nil && !f.dirty && !f.local && !f.metaPending && f.fetch == nil
 }
 
-// OnForget: the kernel forgot the file (see inodes.go).
-func (f *File) OnForget() { f.fsys.inodes.forgotten(f.EmbeddedInode()) }
+// OnForget: the kernel forgot the file (see inodes.go). What it still has
+// to send goes under the key it last had (see key).
+func (f *File) OnForget() {
+	f.forgotten.Store(true)
+	f.fsys.inodes.forgotten(f.EmbeddedInode())
+	f.mu.Lock()
+	pending := f.dirty || f.metaPending
+	f.mu.Unlock()
+	if key, ok := f.key(); ok && pending {
+		f.fsys.orphans.Store(key, f)
+	}
+}
 
 // confirmedBy reports whether the file is the S3 object a listing shows:
 // nothing staged or waiting here, and the same ETag, size and time.
@@ -443,6 +475,7 @@ func (f *File) deferMetaLocked() {
 		return
 	}
 	f.metaPending = true
+	f.key() // notes the key, should the kernel forget the file before it is stored
 	f.fsys.markDirty(f)
 	f.metaTimer = time.AfterFunc(f.fsys.opts.MetaDelay, f.metaDue)
 }
@@ -460,6 +493,11 @@ func (f *File) clearMetaPendingLocked() {
 func (f *File) settleLocked() {
 	if !f.dirty && !f.metaPending {
 		f.fsys.markClean(f)
+		if f.forgotten.Load() {
+			if key, ok := f.key(); ok {
+				f.fsys.orphans.CompareAndDelete(key, f)
+			}
+		}
 	}
 }
 

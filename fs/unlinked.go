@@ -11,6 +11,7 @@ func (f *File) unlink(ctx context.Context, key string) (local bool, etag string)
 	defer f.ioMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.unlinked.Store(true)
 	f.keepReadableLocked(ctx, key)
 	if f.dirty {
 		f.journalLocked(key, true, false) // discarded: nothing for a next run to upload
@@ -43,6 +44,7 @@ func (f *File) keepReadableLocked(ctx context.Context, key string) {
 
 // keepReadable is keepReadableLocked for a file replaced by a rename.
 func (f *File) keepReadable(ctx context.Context, key string) {
+	f.unlinked.Store(true) // consulted only once it is out of the tree
 	f.ioMu.Lock()
 	defer f.ioMu.Unlock()
 	f.mu.Lock()

@@ -55,7 +55,9 @@ func (f *FS) listSharedOnline(ctx context.Context, dirKey string) (*cache.Listin
 		return l, nil
 	}
 	c := f.listCalls[dirKey]
-	if c == nil {
+	if c == nil || c.clock != f.clock.now(dirKey) {
+		// None on its way, or one begun before a change this mount made
+		// to the folder since: a reader now must see the change.
 		c = &listCall{done: make(chan struct{}), l: cache.NewPartialListing(f.cache.Now()), clock: f.clock.now(dirKey)}
 		f.listCalls[dirKey] = c
 		// Others may be reading it: an interrupted caller does not cancel it.
@@ -82,7 +84,9 @@ func (f *FS) streamListing(ctx context.Context, dirKey string, c *listCall) {
 	}
 	c.err = err
 	f.listMu.Lock()
-	delete(f.listCalls, dirKey)
+	if f.listCalls[dirKey] == c { // not replaced by a newer one
+		delete(f.listCalls, dirKey)
+	}
 	f.listMu.Unlock()
 	close(c.done)
 }
