@@ -2,7 +2,7 @@
 .PHONY: build test demo vet bench bench-folders
 
 build:
-	go build -o bin/s3drive ./cmd/s3drive
+	go build -buildvcs=auto -o bin/s3drive ./cmd/s3drive
 
 test:
 	go test ./...

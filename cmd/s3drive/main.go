@@ -25,9 +25,20 @@ func main() {
 	root := &cobra.Command{
 		Use:           "s3drive",
 		Short:         "Mount an S3 bucket or folder as a local drive",
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// A word that is no command is a usage mistake (exit 2), as a bad
+		// flag is; cobra's own check would make it a failure (exit 1).
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q (commands: mount, unmount, demo; see s3drive --help)", args[0])}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
+	root.SetVersionTemplate("s3drive {{.Version}}\n")
 	root.AddCommand(mountCmd(), unmountCmd(), demoCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	err := root.Execute()
