@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,5 +27,37 @@ func TestVersionAndUsageExits(t *testing.T) {
 	}
 	if out, _ := exec.Command(env.binary, "nosuchcommand").CombinedOutput(); !strings.Contains(string(out), `"nosuchcommand"`) {
 		t.Errorf("the usage error does not name the word: %q", out)
+	}
+}
+
+// TestJSONLogFile: --log-format json --log-file writes one JSON object a
+// line to the file, the mount's own lines (its unmount) among them; a
+// format it does not know is a usage error.
+func TestJSONLogFile(t *testing.T) {
+	need(t)
+	freshClient(t)
+	logPath := filepath.Join(t.TempDir(), "s3drive.log")
+	m := startMount(t, "", "--log-format", "json", "--log-file", logPath)
+	m.unmount()
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	sawUnmount := false
+	for _, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec["msg"] == nil || rec["level"] == nil {
+			t.Errorf("not a JSON log line: %q (%v)", line, err)
+		}
+		sawUnmount = sawUnmount || rec["msg"] == "unmounted"
+	}
+	if !sawUnmount {
+		t.Errorf("no \"unmounted\" line in the log file:\n%s", data)
+	}
+	out, err := exec.Command(env.binary, "mount", "--log-format", "xml", "s3://"+bucket, t.TempDir()).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "--log-format") {
+		t.Errorf("--log-format xml: %v, %q; want exit 2 naming the flag", err, out)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 )
 
 // Config says which bucket and folder to reach, and how.
@@ -141,6 +142,15 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 		// servers reject; checksums are sent only where S3 requires them.
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+		// The SDK's own warnings go where the mount's lines go, in its
+		// format, rather than to standard error in the SDK's.
+		config.WithLogger(logging.LoggerFunc(func(class logging.Classification, format string, v ...any) {
+			level := slog.LevelDebug
+			if class == logging.Warn {
+				level = slog.LevelWarn
+			}
+			cfg.Logger.Log(context.Background(), level, fmt.Sprintf(format, v...), "from", "aws-sdk")
+		})),
 	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))

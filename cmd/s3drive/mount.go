@@ -51,6 +51,7 @@ type mountFlags struct {
 	timeout     time.Duration
 	maxInodes   int
 	listPage    int
+	log         logFlags
 	debug       bool
 	pprof       string
 	// set by demo only
@@ -81,7 +82,10 @@ func (m *mountFlags) register(cmd *cobra.Command) {
 	f.IntVar(&m.maxInodes, "max-inodes", 16_384, "file inodes the kernel is left to hold (about 700 bytes each here); past it, it is asked to forget the idle ones looked up longest ago")
 	f.IntVar(&m.listPage, "list-page-size", 1000, "keys per listing page (tests page often with a small one)")
 	f.MarkHidden("list-page-size")
-	f.BoolVar(&m.debug, "debug", false, "log every FUSE operation and S3 request")
+	f.StringVar(&m.log.format, "log-format", "text", "log lines as text (key=value) or json, one object per line")
+	f.StringVar(&m.log.level, "log-level", "info", "least severe lines logged: debug, info, warn or error")
+	f.StringVar(&m.log.file, "log-file", "", "append the log to this file instead of standard error")
+	f.BoolVar(&m.debug, "debug", false, "log every FUSE operation and S3 request (--log-level debug, and go-fuse's trace)")
 	f.StringVar(&m.pprof, "pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060)")
 }
 
@@ -198,11 +202,11 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		return errors.New("/dev/fuse is missing: install fuse3 (apt-get install fuse3) or load the fuse module")
 	}
 
-	level := slog.LevelInfo
-	if flags.debug {
-		level = slog.LevelDebug
+	log, logFile, err := newLogger(flags.log, flags.debug)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	defer logFile.Close()
 	slog.SetDefault(log)
 	if os.Getenv("GOGC") == "" {
 		// Most of the mount's heap is long-lived (inodes, listings,
