@@ -193,6 +193,9 @@ func startMountVia(t *testing.T, endpoint, cacheDir string, extra ...string) *mo
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if strings.HasPrefix(sc.Text(), "s3drive: mounted") {
+				if !strings.Contains(sc.Text(), "s3drive unmount "+m.dir) {
+					t.Errorf("the mount's ready line does not say how to stop it: %q", sc.Text())
+				}
 				ready <- true
 			}
 		}

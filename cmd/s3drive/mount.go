@@ -323,7 +323,7 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 			return control.Response{}
 		})
 	}
-	fmt.Printf("s3drive: mounted %s at %s\n", source, mountpoint)
+	fmt.Printf("s3drive: mounted %s at %s; stop with: s3drive unmount %s (or Ctrl-C)\n", source, mountpoint, mountpoint)
 	if ready != nil {
 		ready()
 	}
