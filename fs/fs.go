@@ -326,6 +326,13 @@ func (f *FS) markClean(file *File) {
 	f.dirtyMu.Unlock()
 }
 
+// Pending is how many files have changes not yet in S3.
+func (f *FS) Pending() int {
+	f.dirtyMu.Lock()
+	defer f.dirtyMu.Unlock()
+	return len(f.dirty)
+}
+
 // FlushAll uploads every file with staged changes. It returns an error
 // naming how many could not be uploaded; their staged data stays on disk.
 func (f *FS) FlushAll(ctx context.Context) error {

@@ -3,11 +3,13 @@ package integration
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestVersionAndUsageExits: --version answers and exits 0; a word that is
@@ -60,4 +62,55 @@ func TestJSONLogFile(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "--log-format") {
 		t.Errorf("--log-format xml: %v, %q; want exit 2 naming the flag", err, out)
 	}
+}
+
+// TestSystemdNotify: started by systemd as a Type=notify service (a
+// NOTIFY_SOCKET in its environment), the mount says READY=1 once it serves,
+// with a status line, and STOPPING=1 when it unmounts.
+func TestSystemdNotify(t *testing.T) {
+	need(t)
+	freshClient(t)
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	messages := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := conn.ReadFromUnix(buf)
+			if err != nil {
+				close(messages)
+				return
+			}
+			messages <- string(buf[:n])
+		}
+	}()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	m := startMount(t, "")
+	expect := func(state string) {
+		t.Helper()
+		deadline := time.After(30 * time.Second) // a bound on a failure
+		for {
+			select {
+			case msg, ok := <-messages:
+				if !ok {
+					t.Fatalf("notify socket closed before %s", state)
+				}
+				if strings.Contains(msg, state) {
+					if !strings.Contains(msg, "STATUS=") {
+						t.Errorf("%q carries no status line", msg)
+					}
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s on the notify socket", state)
+			}
+		}
+	}
+	expect("READY=1")
+	m.unmount()
+	expect("STOPPING=1")
 }

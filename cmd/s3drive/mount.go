@@ -27,6 +27,7 @@ import (
 
 	"github.com/s3drive/s3drive/cache"
 	"github.com/s3drive/s3drive/cmd/internal/control"
+	"github.com/s3drive/s3drive/cmd/internal/sdnotify"
 	s3fs "github.com/s3drive/s3drive/fs"
 	"github.com/s3drive/s3drive/fs/journal"
 	"github.com/s3drive/s3drive/s3backend"
@@ -327,12 +328,17 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	if ready != nil {
 		ready()
 	}
+	sdnotify.Ready(sdnotify.Serving(fsys.Pending()))
+	statusCtx, stopStatus := context.WithCancel(ctx)
+	defer stopStatus()
+	go sdnotify.Watch(statusCtx, 5*time.Second, fsys.Pending)
 
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		sig := <-signals
 		log.Info("signal received: uploading pending changes, then unmounting", "signal", sig.String())
+		sdnotify.Stopping(stoppingStatus(fsys.Pending()))
 		if err := fsys.FlushAll(context.Background()); err != nil {
 			log.Error("flush before unmount", "err", err)
 		}
@@ -344,6 +350,8 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		}
 	}()
 	server.Wait()
+	stopStatus()
+	sdnotify.Stopping(stoppingStatus(fsys.Pending()))
 	err = fsys.FlushAll(context.Background())
 	final <- err
 	if ctl != nil {
@@ -354,6 +362,11 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	}
 	log.Info("unmounted", "mountpoint", mountpoint)
 	return nil
+}
+
+// stoppingStatus is the status line while the drive flushes to exit.
+func stoppingStatus(pending int) string {
+	return fmt.Sprintf("unmounting; uploading %d file(s) with pending changes first", pending)
 }
 
 // checkMountpoint explains what is wrong with a mountpoint before the
