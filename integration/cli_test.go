@@ -3,13 +3,17 @@ package integration
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/s3drive/s3drive/integration/s3server"
 )
 
 // TestVersionAndUsageExits: --version answers and exits 0; a word that is
@@ -113,4 +117,39 @@ func TestSystemdNotify(t *testing.T) {
 	expect("READY=1")
 	m.unmount()
 	expect("STOPPING=1")
+}
+
+// TestMetrics: --metrics-addr serves Prometheus metrics: S3 requests by
+// operation, files waiting to be uploaded, Go's runtime; a busy address
+// stops the mount with a message naming the flag.
+func TestMetrics(t *testing.T) {
+	need(t)
+	freshClient(t)
+	addr, err := s3server.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := startMount(t, "", "--metrics-addr", addr)
+	run(t, "ls", m.dir)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s, %v", resp.Status, err)
+	}
+	for _, want := range []string{`s3drive_s3_requests_total{operation="ListObjectsV2"} `, "s3drive_pending_uploads 0", "go_goroutines ", "process_resident_memory_bytes "} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// The address is taken now: a second mount refuses to start.
+	second := exec.Command(env.binary, "mount", "--endpoint", env.endpoint, "--cache-dir", t.TempDir(), "--metrics-addr", addr, "s3://"+bucket, t.TempDir())
+	second.Env = mountEnv()
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--metrics-addr") {
+		t.Errorf("a second mount on a busy --metrics-addr: %v, %q; want a failure naming the flag", err, out)
+	}
 }

@@ -110,6 +110,15 @@ func setup() error {
 	return err
 }
 
+// mountEnv is the environment a mount runs with: the server's credentials,
+// and no AWS configuration of the machine's.
+func mountEnv() []string {
+	return append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey,
+		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		// Never let the credential chain reach for the EC2 metadata address.
+		"AWS_EC2_METADATA_DISABLED=true")
+}
+
 // need stops a test whose environment is missing: a failure under CI, a
 // visible skip elsewhere.
 func need(t *testing.T) {
@@ -166,10 +175,7 @@ func startMountVia(t *testing.T, endpoint, cacheDir string, extra ...string) *mo
 	args := append([]string{"mount", "--endpoint", endpoint, "--cache-dir", cacheDir,
 		"s3://" + bucket + "/" + clientDir, m.dir}, extra...)
 	m.cmd = exec.Command(env.binary, args...)
-	m.cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey,
-		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-		// Never let the credential chain reach for the EC2 metadata address.
-		"AWS_EC2_METADATA_DISABLED=true")
+	m.cmd.Env = mountEnv()
 	stdout, err := m.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

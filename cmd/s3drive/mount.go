@@ -27,6 +27,7 @@ import (
 
 	"github.com/s3drive/s3drive/cache"
 	"github.com/s3drive/s3drive/cmd/internal/control"
+	"github.com/s3drive/s3drive/cmd/internal/metrics"
 	"github.com/s3drive/s3drive/cmd/internal/sdnotify"
 	s3fs "github.com/s3drive/s3drive/fs"
 	"github.com/s3drive/s3drive/fs/journal"
@@ -52,6 +53,7 @@ type mountFlags struct {
 	timeout     time.Duration
 	maxInodes   int
 	listPage    int
+	metricsAddr string
 	log         logFlags
 	debug       bool
 	pprof       string
@@ -83,6 +85,7 @@ func (m *mountFlags) register(cmd *cobra.Command) {
 	f.IntVar(&m.maxInodes, "max-inodes", 16_384, "file inodes the kernel is left to hold (about 700 bytes each here); past it, it is asked to forget the idle ones looked up longest ago")
 	f.IntVar(&m.listPage, "list-page-size", 1000, "keys per listing page (tests page often with a small one)")
 	f.MarkHidden("list-page-size")
+	f.StringVar(&m.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9101)")
 	f.StringVar(&m.log.format, "log-format", "text", "log lines as text (key=value) or json, one object per line")
 	f.StringVar(&m.log.level, "log-level", "info", "least severe lines logged: debug, info, warn or error")
 	f.StringVar(&m.log.file, "log-file", "", "append the log to this file instead of standard error")
@@ -278,6 +281,11 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	})
 	if err != nil {
 		return err
+	}
+	if flags.metricsAddr != "" {
+		if err := metrics.Serve(flags.metricsAddr, metrics.Source{Requests: be.Counters, Pending: fsys.Pending}, log); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
 	}
 	if rec, err := fsys.Recover(ctx); err != nil {
 		return fmt.Errorf("reading the journal of a previous run: %w", err)
