@@ -145,11 +145,15 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 		// The SDK's own warnings go where the mount's lines go, in its
 		// format, rather than to standard error in the SDK's.
 		config.WithLogger(logging.LoggerFunc(func(class logging.Classification, format string, v ...any) {
+			msg := fmt.Sprintf(format, v...)
 			level := slog.LevelDebug
-			if class == logging.Warn {
+			// The credential chain's probe of the EC2 metadata service
+			// warns on every machine that is not an EC2 instance; when no
+			// credentials are found the mount says so in one line.
+			if class == logging.Warn && !strings.Contains(msg, "IMDS") {
 				level = slog.LevelWarn
 			}
-			cfg.Logger.Log(context.Background(), level, fmt.Sprintf(format, v...), "from", "aws-sdk")
+			cfg.Logger.Log(context.Background(), level, msg, "from", "aws-sdk")
 		})),
 	}
 	if cfg.Region != "" {
