@@ -153,3 +153,23 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("a second mount on a busy --metrics-addr: %v, %q; want a failure naming the flag", err, out)
 	}
 }
+
+// TestPlainErrors: an https:// endpoint that speaks http, and a bucket name
+// the server refuses, each get one plain line saying what to do, at once.
+func TestPlainErrors(t *testing.T) {
+	need(t)
+	for _, c := range []struct {
+		endpoint, source, want string
+	}{
+		{strings.Replace(env.endpoint, "http://", "https://", 1), "s3://" + bucket, "answers plain HTTP, not HTTPS: use --endpoint " + env.endpoint},
+		{env.endpoint, "s3://Bad_Bucket", `refuses "Bad_Bucket" as a bucket name`},
+	} {
+		cmd := exec.Command(env.binary, "mount", "--endpoint", c.endpoint, "--cache-dir", t.TempDir(), c.source, t.TempDir())
+		cmd.Env = mountEnv()
+		out, err := cmd.CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err == nil || !strings.Contains(string(out), c.want) || strings.Contains(string(out), "operation error") || len(lines) != 1 {
+			t.Errorf("mount %s via %s: %v\n%s\nwant one line containing %q", c.source, c.endpoint, err, out, c.want)
+		}
+	}
+}

@@ -130,9 +130,12 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 				// timeout), asking again only delays the answer the mount
 				// gives meanwhile: stale data for a lookup, EIO and a
 				// background retry for an upload.
-				o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(error) aws.Ternary {
+				o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
 					if b.Offline() {
 						return aws.FalseTernary
+					}
+					if err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+						return aws.FalseTernary // an https:// endpoint that speaks http: asking again changes nothing
 					}
 					return aws.UnknownTernary
 				})}, o.Retryables...)
