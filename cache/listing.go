@@ -104,22 +104,26 @@ func (l *Listing) walkBudget() time.Duration {
 // wins.
 func NewListing(entries []Entry, hasMarker bool, fetched time.Time) *Listing {
 	slices.SortFunc(entries, func(a, b Entry) int { return compareKeys(a.Name, a.Dir, b.Name, b.Dir) })
-	entries = dedupe(slices.CompactFunc(entries, func(a, b Entry) bool { return a.Name == b.Name && a.Dir == b.Dir }))
-	if cap(entries) > len(entries)+len(entries)/4 {
-		entries = slices.Clone(entries) // the spare capacity of the appends is not kept
-	}
-	return &Listing{entries: entries, hasMarker: hasMarker, fetched: fetched}
+	entries = slices.CompactFunc(entries, func(a, b Entry) bool { return a.Name == b.Name && a.Dir == b.Dir })
+	return &Listing{entries: settled(entries), hasMarker: hasMarker, fetched: fetched}
 }
 
-// dedupe drops the files that share a directory's name.
-func dedupe(entries []Entry) []Entry {
+// settled is a complete listing's sorted entries as kept: without the
+// files that share a directory's name, and without the spare capacity of
+// the appends that built them (up to as much again), which would stay for
+// as long as the listing does.
+func settled(entries []Entry) []Entry {
 	dirs := map[string]bool{}
 	for _, e := range entries {
 		if e.Dir {
 			dirs[e.Name] = true
 		}
 	}
-	return slices.DeleteFunc(entries, func(e Entry) bool { return !e.Dir && dirs[e.Name] })
+	entries = slices.DeleteFunc(entries, func(e Entry) bool { return !e.Dir && dirs[e.Name] })
+	if cap(entries) > len(entries)+len(entries)/4 {
+		entries = slices.Clone(entries)
+	}
+	return entries
 }
 
 // NewPartialListing returns an empty listing whose fetch begins at
@@ -154,12 +158,7 @@ func (l *Listing) AddPage(page []Entry) {
 func (l *Listing) Finish(hasMarker bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.entries = dedupe(l.entries)
-	if cap(l.entries) > len(l.entries)+len(l.entries)/4 {
-		// The appends' spare capacity, up to as much again, is not kept
-		// for as long as the listing is.
-		l.entries = slices.Clone(l.entries)
-	}
+	l.entries = settled(l.entries)
 	l.hasMarker, l.partial = hasMarker, false
 	close(l.grown)
 }
@@ -170,13 +169,6 @@ func (l *Listing) Abort(err error) {
 	defer l.mu.Unlock()
 	l.failed = err
 	close(l.grown)
-}
-
-// Partial reports whether the listing is still being fetched.
-func (l *Listing) Partial() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.partial && l.failed == nil
 }
 
 // Covers reports whether the listing answers name: complete, or fetched

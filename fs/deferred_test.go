@@ -423,7 +423,7 @@ func TestHeadOvertakenByAChangeIsNotTaken(t *testing.T) {
 	go func() {
 		res, err := fsys.resolve(t.Context(), "", "a")
 		if err == nil {
-			fsys.root.child(t.Context(), "a", res, new(fuse.Attr))
+			fsys.root.child(t.Context(), "", "a", res, new(fuse.Attr))
 		}
 		looked <- err
 	}()

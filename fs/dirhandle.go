@@ -194,20 +194,14 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if !known {
 		return nil, syscall.EAGAIN
 	}
-	return d.child(ctx, name, res, &out.Attr), 0
+	return d.child(ctx, dirKey, name, res, &out.Attr), 0
 }
 
 // localIn returns the names of the files in dirKey created on this mount
 // and not uploaded yet.
 func (f *FS) localIn(dirKey string) []string {
-	f.dirtyMu.Lock()
-	files := make([]*File, 0, len(f.dirty))
-	for file := range f.dirty {
-		files = append(files, file)
-	}
-	f.dirtyMu.Unlock()
 	var names []string
-	for _, file := range files {
+	for _, file := range f.dirtyFiles() {
 		if !file.isLocal() {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -54,7 +55,7 @@ type Options struct {
 	// MaxInodes bounds the file and symlink inodes the kernel is left to
 	// hold (default 16,384; see inodes.go).
 	MaxInodes int
-	// HeadConcurrency bounds the HEADs sent after a listing (default 32).
+	// HeadConcurrency bounds the HEADs a walk sends ahead (default 32).
 	HeadConcurrency int
 	// CopyConcurrency bounds the copies of a folder move (default 32).
 	CopyConcurrency int
@@ -326,6 +327,13 @@ func (f *FS) markClean(file *File) {
 	f.dirtyMu.Unlock()
 }
 
+// dirtyFiles is a snapshot of the files with changes not yet in S3.
+func (f *FS) dirtyFiles() []*File {
+	f.dirtyMu.Lock()
+	defer f.dirtyMu.Unlock()
+	return slices.Collect(maps.Keys(f.dirty))
+}
+
 // Pending is how many files have changes not yet in S3.
 func (f *FS) Pending() int {
 	f.dirtyMu.Lock()
@@ -336,14 +344,8 @@ func (f *FS) Pending() int {
 // FlushAll uploads every file with staged changes. It returns an error
 // naming how many could not be uploaded; their staged data stays on disk.
 func (f *FS) FlushAll(ctx context.Context) error {
-	f.dirtyMu.Lock()
-	files := make([]*File, 0, len(f.dirty))
-	for file := range f.dirty {
-		files = append(files, file)
-	}
-	f.dirtyMu.Unlock()
 	var failed []string
-	for _, file := range files {
+	for _, file := range f.dirtyFiles() {
 		if errno := file.sync(ctx); errno != 0 {
 			key, _ := file.key()
 			failed = append(failed, key)

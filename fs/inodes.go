@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -20,13 +21,15 @@ import (
 type inodeBudget struct {
 	lru   *lru.Cache[*fs.Inode, struct{}]
 	prune chan *fs.Inode
+	// off: the kernel cannot prune, so there is nothing to keep count of.
+	off atomic.Bool
 }
 
-// pruneBatch is how many inodes one prune notification names.
-const pruneBatch = 256
+// pruneBacklog bounds the inodes waiting for their prune notification.
+const pruneBacklog = 1024
 
 func newInodeBudget(max int) *inodeBudget {
-	b := &inodeBudget{prune: make(chan *fs.Inode, 4*pruneBatch)}
+	b := &inodeBudget{prune: make(chan *fs.Inode, pruneBacklog)}
 	b.lru, _ = lru.NewWithEvict(max, func(n *fs.Inode, _ struct{}) {
 		select {
 		case b.prune <- n:
@@ -38,7 +41,11 @@ func newInodeBudget(max int) *inodeBudget {
 }
 
 // used notes that the kernel looked n up.
-func (b *inodeBudget) used(n *fs.Inode) { b.lru.Add(n, struct{}{}) }
+func (b *inodeBudget) used(n *fs.Inode) {
+	if !b.off.Load() {
+		b.lru.Add(n, struct{}{})
+	}
+}
 
 // forgotten notes that the kernel forgot n.
 func (b *inodeBudget) forgotten(n *fs.Inode) { b.lru.Remove(n) }
@@ -62,29 +69,17 @@ func prune(n *fs.Inode) bool {
 	return n.NotifyPrune([]*fs.Inode{n}) != syscall.ENOSYS
 }
 
-// pruner sends the notifications from a goroutine of its own: the kernel
-// takes the parent folder's lock to act on one, which a request in
-// progress on that folder may hold, so no request may wait for it.
+// pruner sends the notifications from a goroutine of its own, so that no
+// request waits while the kernel acts on one.
 func (b *inodeBudget) pruner() {
-	batch := make([]*fs.Inode, 0, pruneBatch)
 	for n := range b.prune {
-		batch = append(batch[:0], n)
-	drain:
-		for len(batch) < pruneBatch {
-			select {
-			case n := <-b.prune:
-				batch = append(batch, n)
-			default:
-				break drain
-			}
-		}
-		for _, n := range batch {
-			if !prune(n) {
-				// Kernels before 6.16 have no FUSE_NOTIFY_PRUNE: no
-				// budget there (invalidating names instead would race
-				// with changes, see prune).
-				return
-			}
+		if !prune(n) {
+			// Kernels before 6.16 have no FUSE_NOTIFY_PRUNE: no budget
+			// there (invalidating names instead would race with changes,
+			// see prune).
+			b.off.Store(true)
+			b.lru.Purge()
+			return
 		}
 	}
 }

@@ -84,6 +84,18 @@ func (f *FS) resolve(ctx context.Context, dirKey, name string) (resolved, error)
 	}
 }
 
+// listingFor returns the listing of dirKey that answers name, or nil: a
+// readdir's on its way that is past name already, else a fresh one.
+func (f *FS) listingFor(dirKey, name string) *cache.Listing {
+	if pl := f.partialListing(dirKey); pl != nil && pl.Covers(name) {
+		return pl
+	}
+	if l, fresh := f.cache.ListingFor(dirKey); fresh {
+		return l
+	}
+	return nil
+}
+
 // resolveCached answers name in dirKey from the caches alone, as resolve
 // would with a fresh listing, or reports that a request would be needed.
 func (f *FS) resolveCached(dirKey, name string) (resolved, bool) {
@@ -95,11 +107,8 @@ func (f *FS) resolveCached(dirKey, name string) (resolved, bool) {
 	if m, ok := f.pendingMarker(key + "/"); ok {
 		return resolved{kind: kindDir, meta: m, asOf: before}, true
 	}
-	l, fresh := f.cache.ListingFor(dirKey)
-	if pl := f.partialListing(dirKey); pl != nil && pl.Covers(name) {
-		l, fresh = pl, true
-	}
-	if !fresh {
+	l := f.listingFor(dirKey, name)
+	if l == nil {
 		return resolved{}, false
 	}
 	e, ok := l.Get(name)
@@ -121,12 +130,7 @@ func (f *FS) resolveAt(ctx context.Context, dirKey, name string, before uint64) 
 		// Made here and not in S3 yet (nor, perhaps, in a listing).
 		return resolved{kind: kindDir, meta: m}, nil
 	}
-	if pl := f.partialListing(dirKey); pl != nil && pl.Covers(name) {
-		// A readdir's listing on its way, past name already.
-		return f.fromListing(ctx, pl, dirKey, name)
-	}
-	l, fresh := f.cache.ListingFor(dirKey)
-	if fresh {
+	if l := f.listingFor(dirKey, name); l != nil {
 		return f.fromListing(ctx, l, dirKey, name)
 	}
 	sub, answers := f.cache.ListingFor(key + "/")
@@ -152,7 +156,7 @@ func (f *FS) resolveAt(ctx context.Context, dirKey, name string, before uint64) 
 	if m, ok := f.cache.Fresh(key); ok {
 		return resolved{kind: kindOf(m), meta: m}, nil
 	}
-	if (l == nil || l.Len() < smallFolder) && !f.isLarge(dirKey) {
+	if l, _ := f.cache.ListingFor(dirKey); (l == nil || l.Len() < smallFolder) && !f.isLarge(dirKey) {
 		// One page of listing answers this name and every sibling, where a
 		// cold lookup costs two requests for one name: cp -r, tar and rsync
 		// stat name after name without reading the folder first. A folder

@@ -21,7 +21,6 @@ type Dir struct {
 
 var (
 	_ = (fs.NodeLookuper)((*Dir)(nil))
-	_ = (fs.NodeReaddirer)((*Dir)(nil))
 	_ = (fs.NodeGetattrer)((*Dir)(nil))
 	_ = (fs.NodeFsyncer)((*Dir)(nil))
 	_ = (fs.NodeSetattrer)((*Dir)(nil))
@@ -62,7 +61,7 @@ func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.
 	if err != nil {
 		return nil, toErrno(d.fsys.log, "lookup", childKey(dirKey, name), err)
 	}
-	return d.child(ctx, name, res, &out.Attr), 0
+	return d.child(ctx, dirKey, name, res, &out.Attr), 0
 }
 
 // knownChild returns name's inode if it answers a lookup by itself: a file
@@ -82,8 +81,8 @@ func (d *Dir) knownChild(dirKey, name string, out *fuse.Attr) *fs.Inode {
 		file.fillAttr(out)
 		return ch
 	}
-	l, fresh := d.fsys.cache.ListingFor(dirKey)
-	if !fresh {
+	l := d.fsys.listingFor(dirKey, name)
+	if l == nil {
 		return nil
 	}
 	if e, listed := l.Get(name); !listed || e.Dir || !file.confirmedBy(e.Observed) {
@@ -98,15 +97,15 @@ func (d *Dir) knownChild(dirKey, name string, out *fuse.Attr) *fs.Inode {
 // child returns the inode for a resolved name, reusing the existing one
 // when its type still matches, so that state kept on the inode (staged
 // writes) is never split between two nodes.
-func (d *Dir) child(ctx context.Context, name string, res resolved, out *fuse.Attr) *fs.Inode {
-	n := d.resolvedChild(ctx, name, res, out)
+func (d *Dir) child(ctx context.Context, dirKey, name string, res resolved, out *fuse.Attr) *fs.Inode {
+	n := d.resolvedChild(ctx, dirKey, name, res, out)
 	if res.kind != kindDir {
 		d.fsys.inodes.used(n)
 	}
 	return n
 }
 
-func (d *Dir) resolvedChild(ctx context.Context, name string, res resolved, out *fuse.Attr) *fs.Inode {
+func (d *Dir) resolvedChild(ctx context.Context, dirKey, name string, res resolved, out *fuse.Attr) *fs.Inode {
 	existing := d.GetChild(name)
 	switch res.kind {
 	case kindDir:
@@ -131,39 +130,20 @@ func (d *Dir) resolvedChild(ctx context.Context, name string, res resolved, out 
 	default:
 		if existing != nil {
 			if file, ok := existing.Operations().(*File); ok {
-				dirKey, _ := d.key()
 				file.refresh(res.meta, dirKey, res.asOf)
 				file.fillAttr(out)
 				return existing
 			}
 		}
-		dirKey, _ := d.key()
-		if d.fsys.settleOrphan(ctx, childKey(dirKey, name)) {
+		if key := childKey(dirKey, name); d.fsys.settleOrphan(ctx, key) {
 			// The forgotten file's changes are stored: take them.
-			if m, ok := d.fsys.cache.Known(childKey(dirKey, name)); ok {
+			if m, ok := d.fsys.cache.Known(key); ok {
 				res.meta = m
 			}
 		}
 		file := &File{fsys: d.fsys, meta: res.meta}
 		file.fillAttr(out)
 		return d.NewInode(ctx, file, d.fsys.stable(syscall.S_IFREG))
-	}
-}
-
-// Readdir returns every entry at once; opened directories page through
-// theirs with a dirHandle.
-func (d *Dir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	h := &dirHandle{dir: d}
-	var entries []fuse.DirEntry
-	for {
-		de, errno := h.Readdirent(ctx)
-		if errno != 0 {
-			return nil, errno
-		}
-		if de == nil {
-			return fs.NewListDirStream(entries), 0
-		}
-		entries = append(entries, *de)
 	}
 }
 

@@ -51,7 +51,7 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 		if err != nil {
 			return toErrno(d.fsys.log, "rename", srcKey, err)
 		}
-		ops = d.child(ctx, name, res, new(fuse.Attr)).Operations()
+		ops = d.child(ctx, srcDir, name, res, new(fuse.Attr)).Operations()
 	}
 	_, isDir := ops.(*Dir)
 	if errno := d.fsys.checkName(dstDir, newName, isDir); errno != 0 {
@@ -214,13 +214,7 @@ func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
 
 // flushUnder uploads staged files under prefix before their keys move.
 func (f *FS) flushUnder(ctx context.Context, prefix string) {
-	f.dirtyMu.Lock()
-	var files []*File
-	for file := range f.dirty {
-		files = append(files, file)
-	}
-	f.dirtyMu.Unlock()
-	for _, file := range files {
+	for _, file := range f.dirtyFiles() {
 		if key, ok := file.key(); ok && strings.HasPrefix(key, prefix) {
 			file.sync(ctx)
 		}

@@ -18,9 +18,7 @@ const (
 // listCall is one listing on its way, which later callers wait for
 // instead of sending their own.
 type listCall struct {
-	done chan struct{}
-	l    *cache.Listing // as it is fetched, page by page
-	err  error
+	l *cache.Listing // as it is fetched, page by page
 	// clock is the folder's change clock when the fetch began: while it
 	// holds, the pages received answer lookups (partialListing).
 	clock uint64
@@ -58,7 +56,7 @@ func (f *FS) listSharedOnline(ctx context.Context, dirKey string) (*cache.Listin
 	if c == nil || c.clock != f.clock.now(dirKey) {
 		// None on its way, or one begun before a change this mount made
 		// to the folder since: a reader now must see the change.
-		c = &listCall{done: make(chan struct{}), l: cache.NewPartialListing(f.cache.Now()), clock: f.clock.now(dirKey)}
+		c = &listCall{l: cache.NewPartialListing(f.cache.Now()), clock: f.clock.now(dirKey)}
 		f.listCalls[dirKey] = c
 		// Others may be reading it: an interrupted caller does not cancel it.
 		go f.streamListing(context.WithoutCancel(ctx), dirKey, c)
@@ -78,17 +76,16 @@ func (f *FS) listSharedOnline(ctx context.Context, dirKey string) (*cache.Listin
 // listed again for the cache (the readers keep the first listing, a state
 // the folder had).
 func (f *FS) streamListing(ctx context.Context, dirKey string, c *listCall) {
-	complete, err := f.listFolder(ctx, dirKey, 0, c.l)
-	if complete && !f.clock.keep(dirKey, c.clock, func() { f.cache.PutListing(dirKey, c.l) }) {
+	// A failure aborts c.l, which tells its readers.
+	if complete, _ := f.listFolder(ctx, dirKey, 0, c.l); complete &&
+		!f.clock.keep(dirKey, c.clock, func() { f.cache.PutListing(dirKey, c.l) }) {
 		f.fetchListing(ctx, dirKey, 0)
 	}
-	c.err = err
 	f.listMu.Lock()
 	if f.listCalls[dirKey] == c { // not replaced by a newer one
 		delete(f.listCalls, dirKey)
 	}
 	f.listMu.Unlock()
-	close(c.done)
 }
 
 // partialListing returns dirKey's listing on its way, if this mount has
@@ -104,8 +101,8 @@ func (f *FS) partialListing(dirKey string) *cache.Listing {
 
 // walking notes a readdir of dirKey. Recursive walks (ls -lR, find, du,
 // rsync, a file manager adding up a folder's size) read a folder, then its
-// subfolders one after another, and each readdir waits for its LIST and
-// for the HEADs of what it shows. A readdir that lands in a subfolder of a
+// subfolders one after another, and each readdir waits for its LIST. A
+// readdir that lands in a subfolder of a
 // folder read just before is such a walk: the next walkAhead subfolders
 // after it, in name order, are listed in the background, walkListings at
 // a time, so that the walker finds them ready. The window moves with the

@@ -24,6 +24,10 @@ var (
 	ErrPrecondition  = errors.New("object changed (precondition failed)")
 	ErrUnreachable   = errors.New("endpoint unreachable")
 	ErrNoCredentials = errors.New("no AWS credentials found")
+	// ErrPlainHTTP: an https:// endpoint answered in plain HTTP.
+	ErrPlainHTTP = errors.New("endpoint answers plain HTTP, not HTTPS")
+	// ErrBucketName: the server refuses the bucket's name.
+	ErrBucketName = errors.New("invalid bucket name")
 	// ErrNotImplemented: the server does not support a request or one of
 	// its conditions (NotImplemented, or a request it calls malformed or
 	// invalid: how some servers answer a header or field they do not know).

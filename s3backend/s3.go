@@ -134,8 +134,8 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 					if b.Offline() {
 						return aws.FalseTernary
 					}
-					if err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
-						return aws.FalseTernary // an https:// endpoint that speaks http: asking again changes nothing
+					if plainHTTP(err) {
+						return aws.FalseTernary // asking again changes nothing
 					}
 					return aws.UnknownTernary
 				})}, o.Retryables...)
@@ -500,6 +500,8 @@ func (b *S3) wrap(ctx context.Context, op, key string, err error) error {
 			sentinel = ErrPrecondition
 		case "NotImplemented", "MalformedXML", "InvalidArgument", "InvalidRequest":
 			sentinel = ErrNotImplemented
+		case "InvalidBucketName":
+			sentinel = ErrBucketName
 		}
 		if sentinel != nil {
 			return fmt.Errorf("%s %q: %w (%s)", op, key, sentinel, apiErr.ErrorCode())
@@ -509,11 +511,20 @@ func (b *S3) wrap(ctx context.Context, op, key string, err error) error {
 	if strings.Contains(err.Error(), "get credentials:") {
 		return fmt.Errorf("%s %q: %w: %v", op, key, ErrNoCredentials, err)
 	}
+	if plainHTTP(err) {
+		return fmt.Errorf("%s %q: %w", op, key, ErrPlainHTTP)
+	}
 	var netErr *net.OpError
 	if errors.As(err, &netErr) && netErr.Op == "dial" {
 		return fmt.Errorf("%s %q: %w: %v", op, key, ErrUnreachable, netErr.Err)
 	}
 	return fmt.Errorf("%s %q: %w", op, key, err)
+}
+
+// plainHTTP reports Go's answer to an https:// request that got a plain
+// HTTP response (net/http reports it as text only).
+func plainHTTP(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 func trimETag(s string) string { return strings.Trim(s, `"`) }

@@ -162,40 +162,39 @@ func (b *bench) scanLog(fn func(string)) error {
 
 // fillFolder writes n one-byte objects prefix/f000000.txt…, 64 at a time.
 func (b *bench) fillFolder(ctx context.Context, prefix string, n int) error {
+	return inParallel(64, n, func(i int) error {
+		_, err := b.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket),
+			Key: aws.String(fmt.Sprintf("%s/f%06d.txt", prefix, i)), Body: strings.NewReader("x")})
+		return err
+	})
+}
+
+// inParallel runs fn(0) … fn(n-1), workers at a time, and returns the
+// first error.
+func inParallel(workers, n int, fn func(i int) error) error {
 	var (
 		wg    sync.WaitGroup
-		mu    sync.Mutex
+		once  sync.Once
 		first error
 	)
-	ch := make(chan int)
-	for range 64 {
+	next := make(chan int)
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range ch {
-				_, err := b.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket),
-					Key: aws.String(fmt.Sprintf("%s/f%06d.txt", prefix, i)), Body: strings.NewReader("x")})
-				if err != nil {
-					mu.Lock()
-					first = cmpErr(first, err)
-					mu.Unlock()
+			for i := range next {
+				if err := fn(i); err != nil {
+					once.Do(func() { first = err })
 				}
 			}
 		}()
 	}
 	for i := range n {
-		ch <- i
+		next <- i
 	}
-	close(ch)
+	close(next)
 	wg.Wait()
 	return first
-}
-
-func cmpErr(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
 }
 
 // rawFolder is the raw client's floor for the same folder: every page of
@@ -235,31 +234,10 @@ func (b *bench) rawFolder(ctx context.Context, prefix string, n int) error {
 }
 
 func headAll(ctx context.Context, c *s3.Client, keys []string) error {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	ch := make(chan string)
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range ch {
-				if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)}); err != nil {
-					mu.Lock()
-					first = cmpErr(first, err)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for _, k := range keys {
-		ch <- k
-	}
-	close(ch)
-	wg.Wait()
-	return first
+	return inParallel(32, len(keys), func(i int) error {
+		_, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(keys[i])})
+		return err
+	})
 }
 
 // removePrefix deletes every object under prefix.

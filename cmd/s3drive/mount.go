@@ -446,9 +446,9 @@ func explainCheck(err error, bucket, endpoint string) error {
 		return fmt.Errorf("%s accepted the connection but did not answer within --timeout; is it an S3 endpoint, and is it healthy?", where)
 	case errors.Is(err, s3backend.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("cannot reach %s: %v", where, err)
-	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+	case errors.Is(err, s3backend.ErrPlainHTTP):
 		return fmt.Errorf("%s answers plain HTTP, not HTTPS: use --endpoint %s", where, strings.Replace(where, "https://", "http://", 1))
-	case strings.Contains(err.Error(), "InvalidBucketName"):
+	case errors.Is(err, s3backend.ErrBucketName):
 		return fmt.Errorf("%s refuses %q as a bucket name (S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens)", where, bucket)
 	}
 	return fmt.Errorf("checking bucket %q at %s: %w", bucket, where, err)
