@@ -185,6 +185,9 @@ func (c *Cache) Absent(dir, name string) bool {
 // PutListing stores dir's listing.
 func (c *Cache) PutListing(dir string, l *Listing) { c.listings.Add(dir, l) }
 
+// DropListing forgets dir's listing, so that the next readdir asks again.
+func (c *Cache) DropListing(dir string) { c.listings.Remove(dir) }
+
 // DropTree forgets every listing, metadata and negative entry under prefix
 // (used after a folder is moved or deleted).
 func (c *Cache) DropTree(prefix string) {

@@ -239,6 +239,13 @@ func (d *deferredDeletes) isDraining() bool {
 	return d.draining
 }
 
+// queued is how many removals wait to be sent.
+func (d *deferredDeletes) queued() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.pending)
+}
+
 func (d *deferredDeletes) isPending(key string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()

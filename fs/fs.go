@@ -20,6 +20,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/s3drive/s3drive/cache"
 	"github.com/s3drive/s3drive/fs/journal"
+	"github.com/s3drive/s3drive/fs/share"
 	"github.com/s3drive/s3drive/s3backend"
 	"golang.org/x/sys/unix"
 )
@@ -64,7 +65,10 @@ type Options struct {
 	// carries it instead of a copy of its own (default 2 s). Fsync, close
 	// and unmount store it at once.
 	MetaDelay time.Duration
-	Logger    *slog.Logger
+	// LinkExpiry is how long the link in the user.s3drive.url attribute
+	// lives (default share.DefaultExpiry).
+	LinkExpiry time.Duration
+	Logger     *slog.Logger
 }
 
 // FS is one mounted drive: the node tree's shared state.
@@ -112,6 +116,10 @@ type FS struct {
 	// by key (see File.key): a lookup of the key stores them first.
 	orphans sync.Map
 	large   sync.Map // folder keys known to need more than one listing page
+
+	awaitMu sync.Mutex // protects awaited
+	// awaited are keys an upload link may fill, until when (sharelinks.go).
+	awaited map[string]time.Time
 }
 
 // New checks opts and returns a filesystem ready to mount.
@@ -133,6 +141,12 @@ func New(opts Options) (*FS, error) {
 	}
 	if opts.CopyConcurrency <= 0 {
 		opts.CopyConcurrency = 32
+	}
+	if opts.LinkExpiry <= 0 {
+		opts.LinkExpiry = share.DefaultExpiry
+	}
+	if err := share.CheckExpiry(opts.LinkExpiry); err != nil {
+		return nil, fmt.Errorf("link expiry: %w", err)
 	}
 	if opts.MetaDelay <= 0 {
 		opts.MetaDelay = 2 * time.Second

@@ -130,6 +130,10 @@ func (f *FS) resolveAt(ctx context.Context, dirKey, name string, before uint64) 
 		// Made here and not in S3 yet (nor, perhaps, in a listing).
 		return resolved{kind: kindDir, meta: m}, nil
 	}
+	if f.awaiting(key) {
+		// An upload link may fill it at any moment: only S3 knows.
+		return f.headAndList(ctx, dirKey, name, before)
+	}
 	if l := f.listingFor(dirKey, name); l != nil {
 		return f.fromListing(ctx, l, dirKey, name)
 	}
@@ -172,7 +176,13 @@ func (f *FS) resolveAt(ctx context.Context, dirKey, name string, before uint64) 
 			return resolved{}, err // asking again would wait as long
 		}
 	}
+	return f.headAndList(ctx, dirKey, name, before)
+}
 
+// headAndList asks S3 about name alone: HEAD "name" and LIST "name/" (one
+// key) together, as mountpoint-s3 does; the folder wins if both exist.
+func (f *FS) headAndList(ctx context.Context, dirKey, name string, before uint64) (resolved, error) {
+	key := childKey(dirKey, name)
 	var (
 		wg      sync.WaitGroup
 		page    s3backend.ListPage
@@ -202,6 +212,7 @@ func (f *FS) resolveAt(ctx context.Context, dirKey, name string, before uint64) 
 	if headErr != nil {
 		return resolved{}, headErr
 	}
+	f.arrived(key)
 	return resolved{kind: kindOf(m), meta: m}, nil
 }
 

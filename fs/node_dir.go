@@ -59,6 +59,11 @@ func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.
 	}
 	res, err := d.fsys.resolve(ctx, dirKey, name)
 	if err != nil {
+		if d.fsys.awaiting(childKey(dirKey, name)) {
+			// An upload link may fill it: no negative entry in the kernel
+			// (go-fuse sets one for a zero timeout).
+			out.SetEntryTimeout(time.Nanosecond)
+		}
 		return nil, toErrno(d.fsys.log, "lookup", childKey(dirKey, name), err)
 	}
 	return d.child(ctx, dirKey, name, res, &out.Attr), 0

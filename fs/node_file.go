@@ -62,6 +62,8 @@ type File struct {
 	livePassthrough int
 	// writers counts handles open for writing.
 	writers int
+	// sent is how much of the staging file the upload under way has read.
+	sent atomic.Int64
 	// lastKey is the key the file last had in the tree; forgotten says
 	// the kernel forgot it (out of the tree, but not removed), unlinked
 	// that it was removed or replaced by a rename. See key.

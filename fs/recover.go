@@ -19,11 +19,11 @@ import (
 
 // Recovery is what Recover found a previous run left, and did with it.
 type Recovery struct {
-	Uploaded   []string // keys uploaded as the previous run meant to
-	Conflicted []string // keys whose data went to a conflicted-copy sibling
-	Kept       []string // paths in lost+found: data never closed, or unnamed
-	Aborted    int      // multipart uploads left open, now aborted
-	Pending    int      // items the server did not take yet: retried in the background
+	Uploaded   []string `json:"uploaded"`   // keys uploaded as the previous run meant to
+	Conflicted []string `json:"conflicted"` // keys whose data went to a conflicted-copy sibling
+	Kept       []string `json:"kept"`       // paths in lost+found: data never closed, or unnamed
+	Aborted    int      `json:"aborted"`    // multipart uploads left open, now aborted
+	Pending    int      `json:"pending"`    // items the server did not take yet: retried in the background
 }
 
 // lostFound is where data that must not be uploaded is kept for the user.

@@ -16,9 +16,10 @@ type retries struct {
 }
 
 type retryState struct {
-	next  time.Time
-	delay time.Duration
-	tries int
+	next    time.Time
+	delay   time.Duration
+	tries   int
+	lastErr error
 }
 
 const (
@@ -30,7 +31,7 @@ const (
 
 // uploadFailed schedules file's next upload attempt, backing off, and
 // returns how many attempts in a row failed.
-func (f *FS) uploadFailed(file *File) int {
+func (f *FS) uploadFailed(file *File, err error) int {
 	r := &f.retries
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -46,11 +47,24 @@ func (f *FS) uploadFailed(file *File) int {
 	}
 	st.next = time.Now().Add(st.delay)
 	st.tries++
+	st.lastErr = err
 	if !r.running {
 		r.running = true
 		go f.retryLoop()
 	}
 	return st.tries
+}
+
+// retryOf is file's retry state, if its upload failed.
+func (f *FS) retryOf(file *File) (retryState, bool) {
+	r := &f.retries
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.due[file]
+	if !ok {
+		return retryState{}, false
+	}
+	return *st, true
 }
 
 // postpone moves file's next attempt back without counting a failure.

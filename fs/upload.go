@@ -101,7 +101,8 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 		}
 	}
 	if !streamed && !released {
-		info, err = f.fsys.be.Upload(ctx, key, stage, m.Size,
+		f.sent.Store(0)
+		info, err = f.fsys.be.Upload(ctx, key, countingReaderAt{stage, &f.sent}, m.Size,
 			s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
 	}
 
@@ -112,7 +113,7 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 		f.stream = s // kept for the retry: see finish
 	}
 	if err != nil {
-		if tries := f.fsys.uploadFailed(f); tries == 1 {
+		if tries := f.fsys.uploadFailed(f, err); tries == 1 {
 			f.fsys.log.Error("upload failed; staged data kept and retried in the background", "key", key, "staging", stage.Name(), "err", err)
 		} else {
 			f.fsys.log.Debug("upload retry failed", "key", key, "tries", tries, "err", err)

@@ -48,7 +48,7 @@ func (f *FS) listSharedOnline(ctx context.Context, dirKey string) (*cache.Listin
 	f.listMu.Lock()
 	// A listing is cached before its call is dropped from listCalls, so
 	// under listMu it is either on its way or in the cache.
-	if l, fresh := f.cache.Listing(dirKey); fresh {
+	if l, fresh := f.cache.Listing(dirKey); fresh && !f.awaitingIn(dirKey) {
 		f.listMu.Unlock()
 		return l, nil
 	}

@@ -13,7 +13,8 @@ import (
 // Extended attributes of files map to user metadata: "user.NAME" is
 // x-amz-meta-NAME, so tags set with setfattr are visible to every S3 client.
 // "user.s3.etag" and "user.s3.storage-class" are read-only and show the
-// object's ETag and storage class. Names the drive
+// object's ETag and storage class; "user.s3drive.url", not listed, is a
+// share link (sharelinks.go). Names the drive
 // itself stores attributes under (mtime, mode, uid, gid) are not writable
 // this way: chmod, chown and touch are.
 const (
@@ -42,7 +43,7 @@ func metaName(attr string) (string, syscall.Errno) {
 	case metaMtime, metaMode, metaUID, metaGID:
 		return "", syscall.EPERM
 	}
-	if strings.HasPrefix(name, "s3.") {
+	if strings.HasPrefix(name, "s3.") || strings.HasPrefix(name, "s3drive.") {
 		return "", syscall.EPERM
 	}
 	if name == "" || !validHeaderName(name) {
@@ -84,6 +85,9 @@ func copyOut(dest []byte, v []byte) (uint32, syscall.Errno) {
 }
 
 func (f *File) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if attr == xattrURL {
+		return f.linkAttr(ctx, dest)
+	}
 	f.mu.Lock()
 	m, local := f.meta, f.local
 	f.mu.Unlock()

@@ -103,10 +103,22 @@ type Backend interface {
 	// Offline reports whether the store stopped answering: its last
 	// request got no response at all, and none has since.
 	Offline() bool
-	// Presign returns a temporary GET URL for key.
-	Presign(ctx context.Context, key string, ttl time.Duration) (string, error)
+	// Presign returns a temporary URL that reads key (or, with
+	// Link.Upload, writes it) without credentials, signed with the
+	// mount's own. It sends no request.
+	Presign(ctx context.Context, key string, link Link) (string, error)
 	// Counters reports how many requests of each kind were sent.
 	Counters() map[string]int64
+}
+
+// Link shapes a presigned URL.
+type Link struct {
+	Upload bool          // PUT instead of GET
+	TTL    time.Duration // how long the URL works (SigV4: at most 7 days)
+	// ContentType and ContentDisposition override the object's headers in
+	// a GET's response (response-content-type, response-content-disposition),
+	// so that a browser shows or saves it under its name.
+	ContentType, ContentDisposition string
 }
 
 // Removal is one key to delete, and the version it is meant to delete.

@@ -184,7 +184,7 @@ func contract(t *testing.T, be Backend, fake bool) {
 	if _, err := be.Head(ctx, "dir/b.txt"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("deleted key still there: %v", err)
 	}
-	url, err := be.Presign(ctx, "top.txt", time.Minute)
+	url, err := be.Presign(ctx, "top.txt", Link{TTL: time.Minute})
 	if err != nil || url == "" {
 		t.Errorf("Presign = %q, %v", url, err)
 	}

@@ -24,8 +24,24 @@ const (
 
 // counters is a concurrency-safe tally of requests by kind.
 type counters struct {
-	mu sync.Mutex
-	n  map[string]int64
+	mu     sync.Mutex
+	n      map[string]int64
+	errors map[string]int64 // requests that failed (see failed), by kind
+}
+
+func (c *counters) failed(op string) {
+	c.mu.Lock()
+	if c.errors == nil {
+		c.errors = make(map[string]int64)
+	}
+	c.errors[op]++
+	c.mu.Unlock()
+}
+
+func (c *counters) errorsSnapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.errors)
 }
 
 func (c *counters) add(op string) {

@@ -249,8 +249,12 @@ func (m *Memory) AbortUpload(ctx context.Context, key, id string) error {
 	return m.begin(OpAbortMultipart, key)
 }
 
-func (m *Memory) Presign(ctx context.Context, key string, ttl time.Duration) (string, error) {
-	return "memory://" + key + "?expires=" + time.Now().Add(ttl).UTC().Format(time.RFC3339), nil
+func (m *Memory) Presign(ctx context.Context, key string, link Link) (string, error) {
+	method := "GET"
+	if link.Upload {
+		method = "PUT"
+	}
+	return "memory://" + key + "?method=" + method + "&expires=" + time.Now().Add(link.TTL).UTC().Format(time.RFC3339), nil
 }
 
 // PutObject stores an object directly, as another S3 client would.

@@ -52,7 +52,9 @@ type Config struct {
 	// Uploads, if set, learns of every multipart upload begun and ended,
 	// so that one a crash left open can be aborted by the next run.
 	Uploads UploadTracker
-	Logger  *slog.Logger
+	// Observer, if set, learns of every request (metrics).
+	Observer Observer
+	Logger   *slog.Logger
 }
 
 // UploadTracker records multipart uploads in progress (a journal).
@@ -173,7 +175,7 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 		// Custom endpoints rarely care about the region, but SigV4 needs one.
 		awsCfg.Region = "us-east-1"
 	}
-	b.wire = &countingTransport{count: &b.count, log: cfg.Logger, cong: newCongestion(cfg.MaxConns),
+	b.wire = &countingTransport{count: &b.count, obs: cfg.Observer, log: cfg.Logger, cong: newCongestion(cfg.MaxConns),
 		health: &health{log: cfg.Logger, probe: b.probe}}
 	httpClient, err := newHTTPClient(cfg.MaxConns, b.wire)
 	if err != nil {
@@ -249,6 +251,11 @@ func (b *S3) full(key string) string { return b.prefix + key }
 func (b *S3) rel(key string) string { return strings.TrimPrefix(key, b.prefix) }
 
 func (b *S3) Counters() map[string]int64 { return b.count.snapshot() }
+
+// Errors reports how many requests of each kind failed: throttled,
+// denied, unanswered or refused (not a 404 or a refused condition, which
+// are answers).
+func (b *S3) Errors() map[string]int64 { return b.count.errorsSnapshot() }
 
 func (b *S3) Head(ctx context.Context, key string) (ObjectInfo, error) {
 	ctx, done := b.bound(ctx, 0)
@@ -468,9 +475,19 @@ func quoteETag(etag string) *string {
 	return aws.String(`"` + etag + `"`)
 }
 
-func (b *S3) Presign(ctx context.Context, key string, ttl time.Duration) (string, error) {
-	req, err := b.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(key))},
-		s3.WithPresignExpires(ttl))
+func (b *S3) Presign(ctx context.Context, key string, link Link) (string, error) {
+	var (
+		req *v4.PresignedHTTPRequest
+		err error
+	)
+	if link.Upload {
+		req, err = b.presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(key))},
+			s3.WithPresignExpires(link.TTL))
+	} else {
+		req, err = b.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(key)),
+			ResponseContentType: nonEmpty(link.ContentType), ResponseContentDisposition: nonEmpty(link.ContentDisposition)},
+			s3.WithPresignExpires(link.TTL))
+	}
 	if err != nil {
 		return "", b.wrap(ctx, "presign", key, err)
 	}

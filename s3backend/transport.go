@@ -22,6 +22,7 @@ import (
 type countingTransport struct {
 	next   http.RoundTripper
 	count  *counters
+	obs    Observer // nil: none
 	log    *slog.Logger
 	cong   *congestion
 	health *health
@@ -44,6 +45,19 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	resp, err := t.next.RoundTrip(req)
 	throttled := resp != nil && (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests)
 	t.cong.release(throttled)
+	outcome := Outcome(resp)
+	if failed(outcome) {
+		t.count.failed(op)
+	}
+	if t.obs != nil {
+		t.obs.Request(op, outcome, time.Since(start))
+		if resp != nil {
+			if req.ContentLength > 0 {
+				t.obs.Transferred(req.ContentLength, 0)
+			}
+			resp.Body = countingBody{resp.Body, t.obs}
+		}
+	}
 	switch {
 	case resp != nil:
 		t.health.answered()

@@ -32,14 +32,14 @@ func main() {
 		// flag is; cobra's own check would make it a failure (exit 1).
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageError{fmt.Errorf("unknown command %q (commands: mount, unmount, demo, policy; see s3drive --help)", args[0])}
+				return usageError{fmt.Errorf("unknown command %q (commands: mount, unmount, demo, url, status, policy; see s3drive --help)", args[0])}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	root.SetVersionTemplate("s3drive {{.Version}}\n")
-	root.AddCommand(mountCmd(), unmountCmd(), demoCmd(), policyCmd())
+	root.AddCommand(mountCmd(), unmountCmd(), demoCmd(), policyCmd(), urlCmd(), statusCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	err := root.Execute()
 	if err == nil {

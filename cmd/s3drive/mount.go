@@ -18,7 +18,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +30,7 @@ import (
 	"github.com/s3drive/s3drive/cmd/internal/sdnotify"
 	s3fs "github.com/s3drive/s3drive/fs"
 	"github.com/s3drive/s3drive/fs/journal"
+	"github.com/s3drive/s3drive/fs/share"
 	"github.com/s3drive/s3drive/s3backend"
 )
 
@@ -54,6 +54,7 @@ type mountFlags struct {
 	maxInodes   int
 	listPage    int
 	metricsAddr string
+	linkExpiry  time.Duration
 	log         logFlags
 	debug       bool
 	pprof       string
@@ -81,6 +82,7 @@ func (m *mountFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&m.passthrough, "passthrough", false, "let the kernel read cached files straight from disk (Linux 6.9+, root; on by itself with --read-only); a file open that way cannot be opened for writing until closed")
 	f.DurationVar(&m.metadataTTL, "metadata-ttl", time.Second, "how long metadata and listings are trusted before asking S3 again")
 	f.DurationVar(&m.negativeTTL, "negative-ttl", 5*time.Second, "how long a name known not to exist (a lookup found nothing, or a listing did not show it) is trusted")
+	f.DurationVar(&m.linkExpiry, "link-expiry", share.DefaultExpiry, "how long share links live unless asked otherwise (s3drive url, the user.s3drive.url attribute); at most 168h")
 	f.DurationVar(&m.timeout, "timeout", s3backend.DefaultTimeout, "how long a request may go without an answer or a byte moving before the call fails with EIO (and the mount serves what it holds)")
 	f.IntVar(&m.maxInodes, "max-inodes", 16_384, "file inodes the kernel is left to hold (about 700 bytes each here); past it, it is asked to forget the idle ones looked up longest ago")
 	f.IntVar(&m.listPage, "list-page-size", 1000, "keys per listing page (tests page often with a small one)")
@@ -187,6 +189,9 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	if flags.metadataTTL < 0 || flags.negativeTTL < 0 {
 		return usageError{errors.New("--metadata-ttl and --negative-ttl cannot be negative")}
 	}
+	if err := share.CheckExpiry(flags.linkExpiry); err != nil {
+		return usageError{fmt.Errorf("--link-expiry: %w", err)}
+	}
 	if flags.maxInodes < 1 {
 		return usageError{errors.New("--max-inodes must be at least 1")}
 	}
@@ -277,7 +282,7 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	fsys, err := s3fs.New(s3fs.Options{
 		Backend: be, Cache: mc, Data: data, Passthrough: flags.passthrough, StagingDir: filepath.Join(stateDir, "staging"), Journal: jr, Mountpoint: mountpoint,
 		ReadOnly: flags.readOnly, UID: flags.uid, GID: flags.gid, FileMode: fileMode, DirMode: dirMode,
-		MaxInodes: flags.maxInodes, ListPageSize: flags.listPage, Logger: log,
+		MaxInodes: flags.maxInodes, ListPageSize: flags.listPage, LinkExpiry: flags.linkExpiry, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -287,9 +292,11 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 	}
-	if rec, err := fsys.Recover(ctx); err != nil {
+	rec, err := fsys.Recover(ctx)
+	if err != nil {
 		return fmt.Errorf("reading the journal of a previous run: %w", err)
-	} else if n := len(rec.Uploaded) + len(rec.Conflicted) + len(rec.Kept) + rec.Aborted + rec.Pending; n > 0 {
+	}
+	if n := len(rec.Uploaded) + len(rec.Conflicted) + len(rec.Kept) + rec.Aborted + rec.Pending; n > 0 {
 		log.Warn("recovered what a previous run left", "uploaded", len(rec.Uploaded), "conflicted", len(rec.Conflicted),
 			"kept_in_lost+found", len(rec.Kept), "multipart_aborted", rec.Aborted, "still_pending", rec.Pending)
 	}
@@ -308,29 +315,14 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		log.Info("FUSE passthrough on: cached files are read by the kernel directly")
 	}
 	// s3drive unmount asks through the control socket, to learn how the
-	// final upload went.
-	final := make(chan error, 1)
-	var asked atomic.Bool
+	// final upload went; s3drive url and status ask through it too.
+	ctrl := &controller{mountpoint: mountpoint, source: source, since: time.Now(), server: server, fsys: fsys,
+		be: be, recovered: rec, final: make(chan error, 1)}
 	ctl, err := control.Listen(mountpoint)
 	if err != nil {
-		log.Warn("no control socket: s3drive unmount cannot report unsent data", "err", err)
+		log.Warn("no control socket: s3drive unmount cannot report unsent data, nor url and status answer", "err", err)
 	} else {
-		go ctl.Serve(func(req control.Request) control.Response {
-			if req.Op != "unmount" {
-				return control.Response{Code: exitFailure, Error: fmt.Sprintf("unknown request %q", req.Op)}
-			}
-			if !asked.CompareAndSwap(false, true) {
-				return control.Response{Code: exitFailure, Error: "already unmounting"}
-			}
-			if err := server.Unmount(); err != nil {
-				asked.Store(false)
-				return control.Response{Code: exitFailure, Error: fmt.Sprintf("unmounting %s: %v", mountpoint, err)}
-			}
-			if err := <-final; err != nil {
-				return control.Response{Code: exitNotFlush, Error: err.Error()}
-			}
-			return control.Response{}
-		})
+		go ctl.Serve(ctrl.handle)
 	}
 	fmt.Printf("s3drive: mounted %s at %s; stop with: s3drive unmount %s (or Ctrl-C)\n", source, mountpoint, mountpoint)
 	if ready != nil {
@@ -361,7 +353,7 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	stopStatus()
 	sdnotify.Stopping(stoppingStatus(fsys.Pending()))
 	err = fsys.FlushAll(context.Background())
-	final <- err
+	ctrl.final <- err
 	if ctl != nil {
 		ctl.Close() // after the unmount's answer went out
 	}
@@ -417,16 +409,11 @@ func isMountpoint(path string) (bool, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMountinfo(fields[4]) == path {
+		if len(fields) > 4 && control.Unescape(fields[4]) == path {
 			return true, nil
 		}
 	}
 	return false, sc.Err()
-}
-
-func unescapeMountinfo(s string) string {
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
 }
 
 // explainCheck turns the startup probe's failure into one clear line.

@@ -1,34 +1,50 @@
 // Package control is the control socket of a running mount: a unix socket
-// (mode 0600) through which `s3drive unmount` asks the mount to upload
-// what it holds, unmount and report how that went, so that the command's
-// exit status is the daemon's. Requests and answers are one JSON line each.
+// (mode 0600) through which the s3drive commands talk to the mount they
+// concern. `s3drive unmount` asks it to upload what it holds, unmount and
+// report how that went, so that the command's exit status is the daemon's;
+// `s3drive url` has it sign a link with its credentials; `s3drive status`
+// asks what it is doing. Requests and answers are one JSON line each.
 package control
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/s3drive/s3drive/fs"
+)
+
+// Operations on the socket.
+const (
+	OpUnmount = "unmount"
+	OpLink    = "link"
+	OpStatus  = "status"
 )
 
 // Request is one call on the socket.
 type Request struct {
-	Op string `json:"op"` // "unmount"
+	Op   string          `json:"op"`
+	Link *fs.LinkRequest `json:"link,omitempty"` // OpLink
 }
 
 // Response answers a Request. Code is the exit status the command should
 // end with: 0 done, 1 failed, 3 unmounted with data left behind.
 type Response struct {
-	Code  int    `json:"code"`
-	Error string `json:"error,omitempty"`
+	Code   int     `json:"code"`
+	Error  string  `json:"error,omitempty"`
+	URL    string  `json:"url,omitempty"`    // OpLink
+	Status *Status `json:"status,omitempty"` // OpStatus
 }
 
 // Dir is where the sockets of this user's mounts live: the runtime
@@ -47,6 +63,21 @@ func Dir() string {
 func SocketPath(mountpoint string) string {
 	sum := sha256.Sum256([]byte(mountpoint))
 	return filepath.Join(Dir(), hex.EncodeToString(sum[:12])+".sock")
+}
+
+// Status is a mount's answer to OpStatus.
+type Status struct {
+	Mountpoint string    `json:"mountpoint"`
+	Source     string    `json:"source"`
+	PID        int       `json:"pid"`
+	Since      time.Time `json:"since"`
+	fs.Status
+	// Recovered is what this run finished of what a previous one left.
+	Recovered fs.Recovery `json:"recovered"`
+	// Requests and Errors count S3 requests sent, and those that failed
+	// (throttled, denied, no answer, server errors), by operation.
+	Requests map[string]int64 `json:"requests"`
+	Errors   map[string]int64 `json:"errors"`
 }
 
 // Server serves one mount's socket.
@@ -81,8 +112,9 @@ func Listen(mountpoint string) (*Server, error) {
 }
 
 // Serve answers requests with handle until Close. Each connection is
-// served on its own goroutine.
-func (s *Server) Serve(handle func(Request) Response) {
+// served on its own goroutine; its context ends if the caller hangs up
+// (a Ctrl-C of s3drive url --wait).
+func (s *Server) Serve(handle func(context.Context, Request) Response) {
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -93,10 +125,18 @@ func (s *Server) Serve(handle func(Request) Response) {
 			defer s.inFlight.Done()
 			defer c.Close()
 			var req Request
-			if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
+			r := bufio.NewReader(c)
+			if err := json.NewDecoder(r).Decode(&req); err != nil {
 				return
 			}
-			json.NewEncoder(c).Encode(handle(req))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				// The caller sends nothing more: the read ends when it hangs up.
+				io.Copy(io.Discard, r)
+				cancel()
+			}()
+			json.NewEncoder(c).Encode(handle(ctx, req))
 		}()
 	}
 }

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"errors"
 	"os"
 	"testing"
@@ -24,7 +25,7 @@ func TestCallReachesServer(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode: %v %v", st, err)
 	}
-	go s.Serve(func(r Request) Response { return Response{Code: 3, Error: "1 file left: " + r.Op} })
+	go s.Serve(func(_ context.Context, r Request) Response { return Response{Code: 3, Error: "1 file left: " + r.Op} })
 	resp, err := Call(mp, Request{Op: "unmount"})
 	if err != nil || resp.Code != 3 || resp.Error != "1 file left: unmount" {
 		t.Fatalf("answer %+v, %v", resp, err)

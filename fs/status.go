@@ -1,0 +1,96 @@
+package fs
+
+import (
+	"io"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Status is what a mount is doing, for s3drive status: what it holds that
+// S3 does not have yet, and how that is going.
+type Status struct {
+	Online bool `json:"online"` // the server answered its last request
+	// Uploads are the files with changes not in S3 yet, by path.
+	Uploads []UploadStatus `json:"uploads"`
+	// WaitingAttributes are files whose chmod, chown or times wait to be
+	// stored (see Options.MetaDelay).
+	WaitingAttributes []string `json:"waiting_attributes"`
+	// WaitingFolders are new folders whose markers are not written yet.
+	WaitingFolders []string `json:"waiting_folders"`
+	// QueuedRemovals are removed files whose DeleteObjects is yet to go.
+	QueuedRemovals int `json:"queued_removals"`
+	// DataCacheBytes and DataCacheLimit are the data cache's use and size.
+	DataCacheBytes int64 `json:"data_cache_bytes"`
+	DataCacheLimit int64 `json:"data_cache_limit"`
+}
+
+// UploadStatus is one file waiting for S3.
+type UploadStatus struct {
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+	// Sent is how much of this attempt S3 has read so far.
+	Sent int64 `json:"sent"`
+	// Writing: a program still has it open for writing (its close uploads).
+	Writing   bool      `json:"writing"`
+	Uploading bool      `json:"uploading"`
+	Retries   int       `json:"retries"` // failed attempts in a row
+	LastError string    `json:"last_error,omitempty"`
+	NextRetry time.Time `json:"next_retry,omitzero"`
+}
+
+// Status reports what the mount holds that S3 does not have yet.
+func (f *FS) Status() Status {
+	st := Status{Online: !f.be.Offline(), QueuedRemovals: f.deletes.queued(),
+		Uploads: []UploadStatus{}, WaitingAttributes: []string{}, WaitingFolders: []string{}}
+	for _, file := range f.dirtyFiles() {
+		path, ok := file.key()
+		if !ok {
+			continue
+		}
+		file.mu.Lock()
+		dirty, metaPending := file.dirty, file.metaPending
+		up := UploadStatus{Path: path, Size: file.stageSize, Writing: file.writers > 0, Uploading: file.uploading,
+			Sent: min(file.sent.Load(), file.stageSize)}
+		file.mu.Unlock()
+		if !dirty {
+			if metaPending {
+				st.WaitingAttributes = append(st.WaitingAttributes, path)
+			}
+			continue
+		}
+		if r, failed := f.retryOf(file); failed {
+			up.Retries, up.NextRetry = r.tries, r.next
+			if r.lastErr != nil {
+				up.LastError = r.lastErr.Error()
+			}
+		}
+		st.Uploads = append(st.Uploads, up)
+	}
+	slices.SortFunc(st.Uploads, func(a, b UploadStatus) int { return strings.Compare(a.Path, b.Path) })
+	slices.Sort(st.WaitingAttributes)
+	f.markers.mu.Lock()
+	for key := range f.markers.pending {
+		st.WaitingFolders = append(st.WaitingFolders, key)
+	}
+	f.markers.mu.Unlock()
+	slices.Sort(st.WaitingFolders)
+	if f.data != nil {
+		st.DataCacheBytes, st.DataCacheLimit = f.data.Size(), f.data.Limit()
+	}
+	return st
+}
+
+// countingReaderAt counts the bytes an upload reads from a staging file:
+// the progress s3drive status shows.
+type countingReaderAt struct {
+	r io.ReaderAt
+	n *atomic.Int64
+}
+
+func (c countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n.Add(int64(n))
+	return n, err
+}
