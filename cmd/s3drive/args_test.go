@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestParseS3URL(t *testing.T) {
 	for in, want := range map[string][2]string{
@@ -43,6 +46,32 @@ func TestParseSize(t *testing.T) {
 	for _, bad := range []string{"", "-1G", "ten", "1.5G", "9999999999T", "G"} {
 		if _, err := parseSize("cache-size", bad); err == nil {
 			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+}
+
+func TestHelperArgs(t *testing.T) {
+	flags := mountCmd().Flags()
+	got, fake, err := helperArgs([]string{"s3://b/clients/acme", "/mnt/acme", "-n", "-o",
+		"rw,ro,endpoint=http://h:9000,cache_dir=/var/cache/x,allow_other,uid=1000,_netdev,nofail,x-systemd.requires=network-online.target,defaults",
+		"-olog-format=json"}, flags)
+	want := []string{"mount", "--read-only", "--endpoint=http://h:9000", "--cache-dir=/var/cache/x", "--allow-other",
+		"--uid=1000", "--log-format=json", "s3://b/clients/acme", "/mnt/acme"}
+	if err != nil || fake || !slices.Equal(got, want) {
+		t.Errorf("helperArgs = %q, %v, %v\nwant %q", got, fake, err, want)
+	}
+	if _, fake, err := helperArgs([]string{"s3://b", "/mnt", "-f"}, flags); err != nil || !fake {
+		t.Errorf("-f: fake %v, %v", fake, err)
+	}
+	for _, bad := range [][]string{
+		{"s3://b", "/mnt", "-o", "colour=blue"},
+		{"s3://b", "/mnt", "-o", "endpoint"},
+		{"s3://b", "/mnt", "-o", "list_page_size=3"}, // hidden: for tests only
+		{"s3://b", "-o", "ro"},
+		{"s3://b", "/mnt", "--endpoint", "x"},
+	} {
+		if _, _, err := helperArgs(bad, flags); err == nil {
+			t.Errorf("helperArgs(%q) accepted", bad)
 		}
 	}
 }

@@ -39,9 +39,15 @@ func main() {
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	root.SetVersionTemplate("s3drive {{.Version}}\n")
+	addHelperHelp(root)
 	root.AddCommand(mountCmd(), unmountCmd(), demoCmd(), policyCmd(), urlCmd(), statusCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	err := root.Execute()
+	var err error
+	if isHelperCall(os.Args[1:]) {
+		err = runHelper(os.Args[1:])
+	} else {
+		err = root.Execute()
+	}
 	if err == nil {
 		os.Exit(exitOK)
 	}

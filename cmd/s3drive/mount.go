@@ -99,6 +99,9 @@ func defaultCacheDir() string {
 	if d, err := os.UserCacheDir(); err == nil {
 		return filepath.Join(d, "s3drive")
 	}
+	if os.Geteuid() == 0 {
+		return "/var/cache/s3drive" // no HOME: a mount by systemd
+	}
 	return filepath.Join(os.TempDir(), "s3drive-cache")
 }
 
@@ -115,7 +118,7 @@ func mountCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			return runMount(cmd.Context(), flags, bucket, prefix, args[1], nil)
+			return runMount(cmd.Context(), flags, bucket, prefix, args[1], serving)
 		},
 	}
 	flags.register(cmd)
