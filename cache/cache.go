@@ -2,6 +2,7 @@ package cache
 
 import (
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -37,7 +38,26 @@ type Cache struct {
 	listings *lru.Cache[string, *Listing]
 	store    *Store // nil without StorePath
 	now      func() time.Time
+	tally    Tally
 }
+
+// Tally counts a cache's answers: hits answered from it, misses sent to S3.
+type Tally struct{ hits, misses atomic.Int64 }
+
+func (t *Tally) note(hit bool) {
+	if hit {
+		t.hits.Add(1)
+	} else {
+		t.misses.Add(1)
+	}
+}
+
+// Counts returns the hits and misses so far.
+func (t *Tally) Counts() (hits, misses int64) { return t.hits.Load(), t.misses.Load() }
+
+// Tally counts the metadata questions (is this still fresh? does this
+// match what a listing shows?) the cache answered, and those it could not.
+func (c *Cache) Tally() *Tally { return &c.tally }
 
 // Open creates a cache, opening (or creating) its persistent store.
 func Open(opts Options) (*Cache, error) {
@@ -76,8 +96,10 @@ func (c *Cache) TTL() time.Duration { return c.opts.TTL }
 func (c *Cache) Fresh(key string) (Meta, bool) {
 	e, ok := c.meta.Get(key)
 	if !ok || c.now().Sub(e.checked) >= c.opts.TTL {
+		c.tally.note(false)
 		return Meta{}, false
 	}
+	c.tally.note(true)
 	return e.meta, true
 }
 
@@ -101,6 +123,7 @@ func (c *Cache) Known(key string) (Meta, bool) {
 // object was changed by someone else.
 func (c *Cache) Match(key string, o Observed) (Meta, bool) {
 	m, ok := c.Known(key)
+	c.tally.note(ok && m.Matches(o))
 	if !ok {
 		return Meta{}, false
 	}

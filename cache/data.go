@@ -36,7 +36,12 @@ type Data struct {
 	lru   *simplelru.LRU[string, int64] // entry name → size
 	byKey map[string]string             // key hash → entry name (one version per key)
 	total int64
+
+	tally Tally
 }
+
+// Tally counts opens of files found whole in the cache, and of those not.
+func (d *Data) Tally() *Tally { return &d.tally }
 
 const partSuffix = ".part"
 
@@ -120,6 +125,7 @@ func (d *Data) Open(key, etag string) (*os.File, bool) {
 	d.mu.Lock()
 	_, ok := d.lru.Get(n) // marks it recently used
 	d.mu.Unlock()
+	d.tally.note(ok)
 	if !ok {
 		return nil, false
 	}

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,6 +14,8 @@ type retries struct {
 	mu      sync.Mutex // protects the following
 	due     map[*File]*retryState
 	running bool
+	// failures counts failed attempts, for the metrics.
+	failures atomic.Int64
 }
 
 type retryState struct {
@@ -47,6 +50,7 @@ func (f *FS) uploadFailed(file *File, err error) int {
 	}
 	st.next = time.Now().Add(st.delay)
 	st.tries++
+	r.failures.Add(1)
 	st.lastErr = err
 	if !r.running {
 		r.running = true

@@ -94,3 +94,19 @@ func (c countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	c.n.Add(int64(n))
 	return n, err
 }
+
+// PendingBytes is the size of the files whose changes are not in S3 yet.
+func (f *FS) PendingBytes() int64 {
+	var n int64
+	for _, file := range f.dirtyFiles() {
+		file.mu.Lock()
+		if file.dirty {
+			n += file.stageSize
+		}
+		file.mu.Unlock()
+	}
+	return n
+}
+
+// UploadFailures counts the uploads that failed and were left to retry.
+func (f *FS) UploadFailures() int64 { return f.retries.failures.Load() }

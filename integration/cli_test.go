@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -131,6 +132,10 @@ func TestMetrics(t *testing.T) {
 	}
 	m := startMount(t, "", "--metrics-addr", addr)
 	run(t, "ls", m.dir)
+	payload := strings.Repeat("metrics ", 1000)
+	if err := os.WriteFile(m.path("counted.txt"), []byte(payload), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -140,10 +145,31 @@ func TestMetrics(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %s, %v", resp.Status, err)
 	}
-	for _, want := range []string{`s3drive_s3_requests_total{operation="ListObjectsV2"} `, "s3drive_pending_uploads 0", "go_goroutines ", "process_resident_memory_bytes "} {
+	for _, want := range []string{
+		`s3drive_s3_requests_total{operation="ListObjectsV2",outcome="ok"} `,
+		`s3drive_s3_requests_total{operation="PutObject",outcome="ok"} 1` + "\n",
+		`s3drive_s3_request_duration_seconds_count{operation="PutObject"} 1` + "\n",
+		`s3drive_s3_request_duration_seconds_bucket{operation="PutObject",le="+Inf"} 1` + "\n",
+		`s3drive_fuse_operations_total{operation="create"} 1` + "\n",
+		`s3drive_fuse_operations_total{operation="write"} `,
+		`s3drive_cache_hits_total{cache="metadata"} `,
+		`s3drive_cache_misses_total{cache="data"} `,
+		"s3drive_pending_uploads 0\n", "s3drive_pending_upload_bytes 0\n", "s3drive_upload_retries_total 0\n",
+		"go_goroutines ", "process_resident_memory_bytes ",
+	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	// Every byte of the upload is counted (headers and listings aside).
+	var sent float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "s3drive_s3_sent_bytes_total "); ok {
+			fmt.Sscan(v, &sent)
+		}
+	}
+	if sent < float64(len(payload)) {
+		t.Errorf("s3drive_s3_sent_bytes_total %v, want at least the %d bytes uploaded", sent, len(payload))
 	}
 	// The address is taken now: a second mount refuses to start.
 	second := exec.Command(env.binary, "mount", "--endpoint", env.endpoint, "--cache-dir", t.TempDir(), "--metrics-addr", addr, "s3://"+bucket, t.TempDir())

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/spf13/cobra"
 
 	"github.com/s3drive/s3drive/cache"
@@ -257,9 +258,16 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		os.Setenv("AWS_ACCESS_KEY_ID", flags.accessKey)
 		os.Setenv("AWS_SECRET_ACCESS_KEY", flags.secretKey)
 	}
+	var observed *metrics.Metrics
+	var observer s3backend.Observer // nil unless --metrics-addr
+	if flags.metricsAddr != "" {
+		observed = metrics.New()
+		observer = observed
+	}
 	be, err := s3backend.New(ctx, s3backend.Config{
 		Bucket: bucket, Prefix: prefix, Endpoint: flags.endpoint, Region: flags.region,
-		Profile: flags.profile, PathStyle: flags.pathStyle, Timeout: flags.timeout, Uploads: jr, Logger: log,
+		Profile: flags.profile, PathStyle: flags.pathStyle, Timeout: flags.timeout, Uploads: jr,
+		Observer: observer, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -290,8 +298,22 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	if err != nil {
 		return err
 	}
-	if flags.metricsAddr != "" {
-		if err := metrics.Serve(flags.metricsAddr, metrics.Source{Requests: be.Counters, Pending: fsys.Pending}, log); err != nil {
+	if observed != nil {
+		src := metrics.Source{
+			Pending:        func() (int, int64) { return fsys.Pending(), fsys.PendingBytes() },
+			UploadFailures: fsys.UploadFailures,
+			Caches: func() map[string][2]int64 {
+				tallies := map[string][2]int64{}
+				hits, misses := mc.Tally().Counts()
+				tallies["metadata"] = [2]int64{hits, misses}
+				if data != nil {
+					hits, misses = data.Tally().Counts()
+					tallies["data"] = [2]int64{hits, misses}
+				}
+				return tallies
+			},
+		}
+		if err := observed.Serve(flags.metricsAddr, src, log); err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 	}
@@ -303,10 +325,16 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		log.Warn("recovered what a previous run left", "uploaded", len(rec.Uploaded), "conflicted", len(rec.Conflicted),
 			"kept_in_lost+found", len(rec.Kept), "multipart_aborted", rec.Aborted, "still_pending", rec.Pending)
 	}
-	server, err := gofs.Mount(mountpoint, fsys.Root(), fsys.MountOptions(source, flags.allowOther, flags.debug))
+	opts := fsys.MountOptions(source, flags.allowOther, flags.debug)
+	raw := gofs.NewNodeFS(fsys.Root(), opts)
+	if observed != nil {
+		raw = observed.CountFUSE(raw)
+	}
+	server, err := fuse.NewServer(raw, mountpoint, &opts.MountOptions)
 	if err != nil {
 		return fmt.Errorf("mounting %s: %w", mountpoint, err)
 	}
+	go server.Serve()
 	if err := server.WaitMount(); err != nil {
 		return fmt.Errorf("mounting %s: %w", mountpoint, err)
 	}
