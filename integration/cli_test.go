@@ -1,10 +1,17 @@
 package integration
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -198,4 +205,52 @@ func TestPlainErrors(t *testing.T) {
 			t.Errorf("mount %s via %s: %v\n%s\nwant one line containing %q", c.source, c.endpoint, err, out, c.want)
 		}
 	}
+}
+
+// TestHTTPToTLSEndpoint: an http:// endpoint that speaks TLS (the server
+// only resets plain connections) gets one line saying to use https://.
+func TestHTTPToTLSEndpoint(t *testing.T) {
+	need(t)
+	root := t.TempDir()
+	cert, key := selfSignedCert(t, root)
+	srv, err := s3server.Start(env.vgw, filepath.Join(root, "s3"), "--cert", cert, "--key", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	cmd := exec.Command(env.binary, "mount", "--endpoint", srv.Endpoint, "--cache-dir", t.TempDir(), "s3://"+bucket, t.TempDir())
+	cmd.Env = mountEnv()
+	out, err := cmd.CombinedOutput()
+	want := "speaks HTTPS, not plain HTTP: use --endpoint " + strings.Replace(srv.Endpoint, "http://", "https://", 1)
+	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); err == nil || len(lines) != 1 || !strings.Contains(lines[0], want) {
+		t.Errorf("mount via %s (TLS): %v\n%s\nwant one line containing %q", srv.Endpoint, err, out, want)
+	}
+}
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key under dir.
+func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }

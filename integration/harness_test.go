@@ -167,15 +167,21 @@ func startMount(t *testing.T, cacheDir string, extra ...string) *mount {
 // fault-injecting proxy, another server).
 func startMountVia(t *testing.T, endpoint, cacheDir string, extra ...string) *mount {
 	t.Helper()
+	return startMountAs(t, endpoint, "s3://"+bucket+"/"+clientDir, cacheDir, mountEnv(), extra...)
+}
+
+// startMountAs is startMountVia of source with the environment environ
+// (other credentials).
+func startMountAs(t *testing.T, endpoint, source, cacheDir string, environ []string, extra ...string) *mount {
+	t.Helper()
 	need(t)
 	if cacheDir == "" {
 		cacheDir = t.TempDir()
 	}
 	m := &mount{t: t, dir: t.TempDir(), cacheDir: cacheDir, exited: make(chan error, 1), stderr: &strings.Builder{}}
-	args := append([]string{"mount", "--endpoint", endpoint, "--cache-dir", cacheDir,
-		"s3://" + bucket + "/" + clientDir, m.dir}, extra...)
+	args := append([]string{"mount", "--endpoint", endpoint, "--cache-dir", cacheDir, source, m.dir}, extra...)
 	m.cmd = exec.Command(env.binary, args...)
-	m.cmd.Env = mountEnv()
+	m.cmd.Env = environ
 	stdout, err := m.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -12,20 +12,27 @@ package s3backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
 
 // Sentinel errors; implementations wrap them so callers can use errors.Is.
 var (
-	ErrNotFound      = errors.New("object not found")
-	ErrNoSuchBucket  = errors.New("bucket does not exist")
-	ErrAccessDenied  = errors.New("access denied")
-	ErrPrecondition  = errors.New("object changed (precondition failed)")
-	ErrUnreachable   = errors.New("endpoint unreachable")
-	ErrNoCredentials = errors.New("no AWS credentials found")
+	ErrNotFound     = errors.New("object not found")
+	ErrNoSuchBucket = errors.New("bucket does not exist")
+	ErrAccessDenied = errors.New("access denied")
+	// ErrBadCredentials: the server does not accept the credentials at
+	// all (unknown key, wrong secret, expired token); it is also an
+	// ErrAccessDenied.
+	ErrBadCredentials = fmt.Errorf("credentials rejected: %w", ErrAccessDenied)
+	ErrPrecondition   = errors.New("object changed (precondition failed)")
+	ErrUnreachable    = errors.New("endpoint unreachable")
+	ErrNoCredentials  = errors.New("no AWS credentials found")
 	// ErrPlainHTTP: an https:// endpoint answered in plain HTTP.
 	ErrPlainHTTP = errors.New("endpoint answers plain HTTP, not HTTPS")
+	// ErrSpeaksTLS: an http:// endpoint answers TLS.
+	ErrSpeaksTLS = errors.New("endpoint speaks HTTPS, not plain HTTP")
 	// ErrBucketName: the server refuses the bucket's name.
 	ErrBucketName = errors.New("invalid bucket name")
 	// ErrNotImplemented: the server does not support a request or one of

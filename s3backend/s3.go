@@ -2,6 +2,7 @@ package s3backend
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -136,7 +137,7 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 					if b.Offline() {
 						return aws.FalseTernary
 					}
-					if plainHTTP(err) {
+					if plainHTTP(err) || errors.Is(err, ErrSpeaksTLS) {
 						return aws.FalseTernary // asking again changes nothing
 					}
 					return aws.UnknownTernary
@@ -223,6 +224,21 @@ func (b *S3) Check(ctx context.Context) error {
 	defer b.wire.health.checking.Store(false)
 	_, err := b.List(ctx, "", "/", "", 1)
 	return err
+}
+
+// speaksTLS reports whether the server at host (HOST:PORT), asked in plain
+// HTTP, answers a TLS handshake instead: the mirror of ErrPlainHTTP, which
+// a TLS server shows only as connections reset.
+func speaksTLS(host string) bool {
+	// Only the protocol is in question, not who the server is: no
+	// certificate check, and nothing is sent after the handshake.
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", host,
+		&tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // probe asks whether the server answers (see health).
@@ -511,7 +527,9 @@ func (b *S3) wrap(ctx context.Context, op, key string, err error) error {
 			sentinel = ErrNotFound
 		case "NoSuchBucket":
 			sentinel = fmt.Errorf("%w: %q", ErrNoSuchBucket, b.bucket)
-		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden", "InvalidToken", "ExpiredToken":
+		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
+			sentinel = ErrBadCredentials
+		case "AccessDenied", "Forbidden":
 			sentinel = ErrAccessDenied
 		case "PreconditionFailed":
 			sentinel = ErrPrecondition
@@ -530,6 +548,9 @@ func (b *S3) wrap(ctx context.Context, op, key string, err error) error {
 	}
 	if plainHTTP(err) {
 		return fmt.Errorf("%s %q: %w", op, key, ErrPlainHTTP)
+	}
+	if errors.Is(err, ErrSpeaksTLS) {
+		return fmt.Errorf("%s %q: %w", op, key, ErrSpeaksTLS)
 	}
 	var netErr *net.OpError
 	if errors.As(err, &netErr) && netErr.Op == "dial" {

@@ -3,11 +3,13 @@ package s3backend
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -65,6 +67,10 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			w.touch()
 			resp.Body = progressReader{resp.Body, w}
 		}
+	case t.health.checking.Load() && req.URL.Scheme == "http" && errors.Is(err, syscall.ECONNRESET) && speaksTLS(req.URL.Host):
+		// The mount-time check, in plain HTTP, of a server that speaks
+		// TLS: say so rather than retry.
+		err = fmt.Errorf("%w: %v", ErrSpeaksTLS, err)
 	case noResponse(ctx, err):
 		t.health.failed(err)
 	}

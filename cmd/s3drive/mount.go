@@ -273,7 +273,7 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		return err
 	}
 	if err := be.Check(ctx); err != nil {
-		return explainCheck(err, bucket, flags.endpoint)
+		return explainCheck(err, bucket, prefix, flags.endpoint)
 	}
 
 	mc, err := cache.Open(cache.Options{TTL: flags.metadataTTL, NegativeTTL: flags.negativeTTL,
@@ -448,7 +448,7 @@ func isMountpoint(path string) (bool, error) {
 }
 
 // explainCheck turns the startup probe's failure into one clear line.
-func explainCheck(err error, bucket, endpoint string) error {
+func explainCheck(err error, bucket, prefix, endpoint string) error {
 	where := "AWS"
 	if endpoint != "" {
 		where = endpoint
@@ -456,8 +456,18 @@ func explainCheck(err error, bucket, endpoint string) error {
 	switch {
 	case errors.Is(err, s3backend.ErrNoSuchBucket):
 		return fmt.Errorf("bucket %q does not exist at %s", bucket, where)
-	case errors.Is(err, s3backend.ErrAccessDenied):
+	case errors.Is(err, s3backend.ErrBadCredentials):
 		return fmt.Errorf("%s rejected the credentials for bucket %q (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile): %v", where, bucket, err)
+	case errors.Is(err, s3backend.ErrAccessDenied):
+		folder := "s3://" + bucket + "/" + prefix
+		listing := fmt.Sprintf("s3:ListBucket on bucket %q with s3:prefix %q", bucket, prefix+"/")
+		if prefix == "" {
+			folder, listing = "s3://"+bucket, fmt.Sprintf("s3:ListBucket on bucket %q", bucket)
+		}
+		return fmt.Errorf("%s refused to list %s: the credentials were accepted, but lack %s (s3drive policy %s prints what a mount of that folder needs)",
+			where, folder, listing, folder)
+	case errors.Is(err, s3backend.ErrSpeaksTLS):
+		return fmt.Errorf("%s speaks HTTPS, not plain HTTP: use --endpoint %s", where, strings.Replace(where, "http://", "https://", 1))
 	case errors.Is(err, s3backend.ErrNoCredentials):
 		return errors.New("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pick a profile with --profile (or AWS_PROFILE), or run where an instance or container role is available")
 	case errors.Is(err, s3backend.ErrTimeout):

@@ -12,6 +12,7 @@ import (
 type policyStatement struct {
 	Sid       string         `json:"Sid"`
 	Effect    string         `json:"Effect"`
+	Principal map[string]any `json:"Principal,omitempty"`
 	Action    []string       `json:"Action"`
 	Resource  string         `json:"Resource"`
 	Condition map[string]any `json:"Condition,omitempty"`
@@ -29,7 +30,10 @@ type policyDocument struct {
 // their own beyond PutObject (and GetObject on the source), except the
 // abort. No bucket-level call is made: no HeadBucket, no
 // ListMultipartUploads.
-func folderPolicy(bucket, prefix string, readOnly bool) policyDocument {
+//
+// With a principal, it is a bucket policy granting that principal (an IAM
+// ARN on AWS, an access key on servers such as versitygw) the same.
+func folderPolicy(bucket, prefix string, readOnly bool, principal string) policyDocument {
 	objects := "arn:aws:s3:::" + bucket + "/*"
 	var list map[string]any
 	if prefix != "" {
@@ -44,11 +48,19 @@ func folderPolicy(bucket, prefix string, readOnly bool) policyDocument {
 		doc.Statement = append(doc.Statement, policyStatement{Sid: "WriteTheFolder", Effect: "Allow",
 			Action: []string{"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}, Resource: objects})
 	}
+	if principal != "" {
+		for i := range doc.Statement {
+			doc.Statement[i].Principal = map[string]any{"AWS": []string{principal}}
+		}
+	}
 	return doc
 }
 
 func policyCmd() *cobra.Command {
-	var readOnly bool
+	var (
+		readOnly  bool
+		principal string
+	)
 	cmd := &cobra.Command{
 		Use:   "policy s3://BUCKET[/PREFIX]",
 		Short: "Print the IAM policy that lets a mount of this folder do its work, and nothing above it",
@@ -58,7 +70,7 @@ func policyCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			out, err := json.MarshalIndent(folderPolicy(bucket, prefix, readOnly), "", "  ")
+			out, err := json.MarshalIndent(folderPolicy(bucket, prefix, readOnly, principal), "", "  ")
 			if err != nil {
 				return err
 			}
@@ -67,5 +79,6 @@ func policyCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&readOnly, "read-only", false, "only what a --read-only mount needs: list and read")
+	cmd.Flags().StringVar(&principal, "principal", "", "print a bucket policy granting this principal (an IAM user or role ARN; an access key on versitygw, MinIO and the like) instead of an identity policy")
 	return cmd
 }

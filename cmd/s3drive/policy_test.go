@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ import (
 // reading and writing only keys in it, nothing bucket-wide beyond the
 // conditioned listing; --read-only drops every write.
 func TestFolderPolicy(t *testing.T) {
-	doc := folderPolicy("firm", "clients/acme", false)
+	doc := folderPolicy("firm", "clients/acme", false, "")
 	raw, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -41,14 +42,14 @@ func TestFolderPolicy(t *testing.T) {
 	if !slices.Equal(actions, want) {
 		t.Errorf("actions %v, want %v", actions, want)
 	}
-	for _, s := range folderPolicy("firm", "clients/acme", true).Statement {
+	for _, s := range folderPolicy("firm", "clients/acme", true, "").Statement {
 		for _, a := range s.Action {
 			if a != "s3:ListBucket" && a != "s3:GetObject" {
 				t.Errorf("--read-only allows %s", a)
 			}
 		}
 	}
-	if s := folderPolicy("firm", "", false).Statement[0]; s.Condition != nil {
+	if s := folderPolicy("firm", "", false, "").Statement[0]; s.Condition != nil {
 		t.Errorf("a whole-bucket mount's listing has a condition: %+v", s)
 	}
 }
@@ -60,4 +61,12 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func TestBucketPolicyNamesThePrincipal(t *testing.T) {
+	for _, s := range folderPolicy("firm", "clients/acme", false, "arn:aws:iam::123456789012:user/acme").Statement {
+		if got := s.Principal["AWS"]; !reflect.DeepEqual(got, []string{"arn:aws:iam::123456789012:user/acme"}) {
+			t.Errorf("statement %s grants %v", s.Sid, got)
+		}
+	}
 }
