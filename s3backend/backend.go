@@ -14,7 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Sentinel errors; implementations wrap them so callers can use errors.Is.
@@ -157,4 +161,26 @@ type Multipart interface {
 	Complete(ctx context.Context) (ObjectInfo, error)
 	// Abort discards the parts sent.
 	Abort()
+}
+
+// Plain is err's cause in a few words, without the SDK's wrapping
+// (operation error, attempts, request IDs): the server's error code and
+// message, the network's errno, or the status of an answer without a body.
+func Plain(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		if msg := apiErr.ErrorMessage(); msg != "" {
+			return apiErr.ErrorCode() + ": " + msg
+		}
+		return apiErr.ErrorCode()
+	}
+	var respErr *smithyhttp.ResponseError
+	if errors.As(err, &respErr) {
+		return fmt.Sprintf("HTTP %d", respErr.HTTPStatusCode())
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return opErr.Op + ": " + opErr.Err.Error()
+	}
+	return err.Error()
 }

@@ -457,7 +457,7 @@ func explainCheck(err error, bucket, prefix, endpoint string) error {
 	case errors.Is(err, s3backend.ErrNoSuchBucket):
 		return fmt.Errorf("bucket %q does not exist at %s", bucket, where)
 	case errors.Is(err, s3backend.ErrBadCredentials):
-		return fmt.Errorf("%s rejected the credentials for bucket %q (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile): %v", where, bucket, err)
+		return fmt.Errorf("%s rejected the credentials for bucket %q (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile): %s", where, bucket, s3backend.Plain(err))
 	case errors.Is(err, s3backend.ErrAccessDenied):
 		folder := "s3://" + bucket + "/" + prefix
 		listing := fmt.Sprintf("s3:ListBucket on bucket %q with s3:prefix %q", bucket, prefix+"/")
@@ -473,13 +473,13 @@ func explainCheck(err error, bucket, prefix, endpoint string) error {
 	case errors.Is(err, s3backend.ErrTimeout):
 		return fmt.Errorf("%s accepted the connection but did not answer within --timeout; is it an S3 endpoint, and is it healthy?", where)
 	case errors.Is(err, s3backend.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("cannot reach %s: %v", where, err)
+		return fmt.Errorf("cannot reach %s: %s", where, s3backend.Plain(err))
 	case errors.Is(err, s3backend.ErrPlainHTTP):
 		return fmt.Errorf("%s answers plain HTTP, not HTTPS: use --endpoint %s", where, strings.Replace(where, "https://", "http://", 1))
 	case errors.Is(err, s3backend.ErrBucketName):
 		return fmt.Errorf("%s refuses %q as a bucket name (S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens)", where, bucket)
 	}
-	return fmt.Errorf("checking bucket %q at %s: %w", bucket, where, err)
+	return fmt.Errorf("checking bucket %q at %s: %s", bucket, where, s3backend.Plain(err))
 }
 
 func unmountCmd() *cobra.Command {
