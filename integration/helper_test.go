@@ -27,11 +27,20 @@ func TestMountHelper(t *testing.T) {
 		}
 		t.Skip("mount.fuse3 is missing: install fuse3")
 	}
-	bin := t.TempDir()
-	if err := os.Symlink(env.binary, filepath.Join(bin, "s3drive")); err != nil {
+	installOnStandardPath(t)
+	// Credentials as an fstab line has them: a file named in the options.
+	creds := filepath.Join(t.TempDir(), "acme.credentials")
+	if err := os.WriteFile(creds, []byte("[default]\naws_access_key_id = "+accessKey+"\naws_secret_access_key = "+secretKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	helperEnv := append(mountEnv(), "PATH="+bin+":"+os.Getenv("PATH"))
+	var helperEnv []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			helperEnv = append(helperEnv, kv)
+		}
+	}
+	helperEnv = append(helperEnv, "AWS_REGION=us-east-1",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
 	mountCmd := func(source, dir, opts string) (string, error) {
 		cmd := exec.Command("mount", "-t", "fuse.s3drive", source, dir, "-o", opts)
 		cmd.Env = helperEnv
@@ -40,7 +49,7 @@ func TestMountHelper(t *testing.T) {
 	}
 	dir, cache := t.TempDir(), t.TempDir()
 	source := "s3://" + bucket + "/" + clientDir
-	opts := "endpoint=" + env.endpoint + ",cache_dir=" + cache + ",uid=4242,allow_other,_netdev,nofail,defaults,x-systemd.automount,noauto"
+	opts := "endpoint=" + env.endpoint + ",credentials_file=" + creds + ",cache_dir=" + cache + ",uid=4242,allow_other,_netdev,nofail,defaults,x-systemd.automount,noauto"
 	if out, err := mountCmd(source, dir, opts); err != nil {
 		t.Fatalf("mount -t fuse.s3drive: %v\n%s", err, out)
 	}
@@ -79,7 +88,8 @@ func TestMountHelper(t *testing.T) {
 	}
 
 	for _, c := range []struct{ source, opts, want string }{
-		{"s3://no-such-bucket", "endpoint=" + env.endpoint + ",cache_dir=" + cache, `bucket "no-such-bucket" does not exist`},
+		{"s3://no-such-bucket", "endpoint=" + env.endpoint + ",credentials_file=" + creds + ",cache_dir=" + cache, `bucket "no-such-bucket" does not exist`},
+		{source, "endpoint=" + env.endpoint + ",cache_dir=" + cache, "no AWS credentials found"},
 		{source, "endpoint=" + env.endpoint + ",colour=blue", `unknown option "colour"`},
 		{source, "endpoint", "option endpoint needs a value"},
 	} {
@@ -91,4 +101,26 @@ func TestMountHelper(t *testing.T) {
 			t.Fatalf("mounted despite %q", c.want)
 		}
 	}
+}
+
+// installOnStandardPath puts the binary under test at /usr/local/bin/s3drive
+// for the test: mount(8) runs helpers with a standard PATH of its own. An
+// s3drive installed there already is covered by a bind mount, not touched.
+func installOnStandardPath(t *testing.T) {
+	t.Helper()
+	const installed = "/usr/local/bin/s3drive"
+	if _, err := os.Lstat(installed); err == nil {
+		if err := unix.Mount(env.binary, installed, "", unix.MS_BIND, ""); err != nil {
+			t.Fatalf("covering %s with the binary under test: %v", installed, err)
+		}
+		t.Cleanup(func() { unix.Unmount(installed, 0) })
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(installed), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(env.binary, installed); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(installed) })
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ type Config struct {
 	Endpoint string // custom S3-compatible endpoint; empty for AWS
 	Region   string // overrides the AWS config chain's region
 	Profile  string // shared-config profile; empty for the default chain
+	// CredentialsFile replaces ~/.aws/credentials (an fstab mount's
+	// credentials, readable by root alone).
+	CredentialsFile string
 	// PathStyle forces path-style addressing; with a custom endpoint it is
 	// the default, since most S3-compatible servers lack virtual hosts.
 	PathStyle bool
@@ -167,6 +171,12 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 	}
 	if cfg.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
+	}
+	if cfg.CredentialsFile != "" {
+		if _, err := os.Stat(cfg.CredentialsFile); err != nil {
+			return nil, fmt.Errorf("credentials file: %w", err)
+		}
+		opts = append(opts, config.WithSharedCredentialsFiles([]string{cfg.CredentialsFile}))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {

@@ -40,6 +40,7 @@ type mountFlags struct {
 	endpoint    string
 	region      string
 	profile     string
+	credentials string
 	pathStyle   bool
 	readOnly    bool
 	uid, gid    uint32
@@ -71,6 +72,7 @@ func (m *mountFlags) register(cmd *cobra.Command) {
 	f.StringVar(&m.endpoint, "endpoint", "", "S3-compatible endpoint URL (MinIO, versitygw, Ceph, R2…); path-style by default")
 	f.StringVar(&m.region, "region", "", "AWS region (default: from the AWS config chain, else us-east-1)")
 	f.StringVar(&m.profile, "profile", "", "AWS shared-config profile")
+	f.StringVar(&m.credentials, "credentials-file", "", "AWS shared credentials file to read instead of ~/.aws/credentials (for fstab: credentials_file=/etc/s3drive/acme.credentials, mode 0600)")
 	f.BoolVar(&m.pathStyle, "path-style", false, "force path-style addressing")
 	f.BoolVar(&m.readOnly, "read-only", false, "mount read-only")
 	f.Uint32Var(&m.uid, "uid", uint32(os.Getuid()), "owner of objects without uid metadata")
@@ -266,7 +268,7 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	}
 	be, err := s3backend.New(ctx, s3backend.Config{
 		Bucket: bucket, Prefix: prefix, Endpoint: flags.endpoint, Region: flags.region,
-		Profile: flags.profile, PathStyle: flags.pathStyle, Timeout: flags.timeout, Uploads: jr,
+		Profile: flags.profile, CredentialsFile: flags.credentials, PathStyle: flags.pathStyle, Timeout: flags.timeout, Uploads: jr,
 		Observer: observer, Logger: log,
 	})
 	if err != nil {
