@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
@@ -96,7 +97,27 @@ func startDemoS3(dataDir, listen string) (endpoint string, stop func(), err erro
 	if err != nil {
 		return "", nil, fmt.Errorf("demo endpoint: %w", err)
 	}
-	srv := &http.Server{Handler: gofakes3.New(store, gofakes3.WithAutoBucket(true)).Server()}
+	srv := &http.Server{Handler: refuseExpiredLinks(gofakes3.New(store, gofakes3.WithAutoBucket(true)).Server())}
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close(); db.Close() }, nil
+}
+
+// refuseExpiredLinks answers a presigned URL past its expiry with 403, as
+// S3 does: gofakes3 checks no signatures, and a link tried in the demo
+// should end when s3drive url said it would.
+func refuseExpiredLinks(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if date, expires := q.Get("X-Amz-Date"), q.Get("X-Amz-Expires"); date != "" && expires != "" {
+			signed, err := time.Parse("20060102T150405Z", date)
+			secs, err2 := strconv.Atoi(expires)
+			if err != nil || err2 != nil || time.Now().After(signed.Add(time.Duration(secs)*time.Second)) {
+				w.Header().Set("Content-Type", "application/xml")
+				w.WriteHeader(http.StatusForbidden)
+				fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>`)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
