@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -667,6 +668,8 @@ func TestDemo(t *testing.T) {
 	start := func() (*exec.Cmd, chan error) {
 		cmd := exec.Command(env.binary, "demo", mnt, "--data-dir", data, "--cache-dir", t.TempDir())
 		cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -697,7 +700,7 @@ func TestDemo(t *testing.T) {
 		select {
 		case ok := <-ready:
 			if !ok {
-				t.Fatalf("demo exited before it was ready: %v", <-exited)
+				t.Fatalf("demo exited before it was ready: %v\n%s", <-exited, stderr.String())
 			}
 		case <-time.After(60 * time.Second):
 			cmd.Process.Kill()
@@ -733,6 +736,16 @@ func TestDemo(t *testing.T) {
 	defer stop(cmd, exited)
 	if b, err := os.ReadFile(filepath.Join(mnt, "docs", "hello.txt")); err != nil || string(b) != "hello" {
 		t.Errorf("after restarting the demo: %q, %v", b, err)
+	}
+	// Moves are copies on the endpoint (its copy once crashed it).
+	for i := range 20 {
+		if err := os.WriteFile(filepath.Join(mnt, fmt.Sprintf("f%d", i)), bytes.Repeat([]byte("x"), 64<<10), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, "mv", filepath.Join(mnt, "docs", "hello.txt"), filepath.Join(mnt, "hello moved.txt"))
+	if b, err := os.ReadFile(filepath.Join(mnt, "hello moved.txt")); err != nil || string(b) != "hello" {
+		t.Errorf("after mv: %q, %v", b, err)
 	}
 }
 
