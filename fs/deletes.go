@@ -401,7 +401,12 @@ func (d *deferredDeletes) hidden(key string, seq uint64) bool {
 // about to be sent, once no batch in flight holds the key; endWrite reports
 // its outcome. A write that succeeded replaced whatever a removal queued
 // before it meant to delete, so that removal is dropped.
-func (d *deferredDeletes) beginWrite(key string) uint64 {
+//
+// A write that believes key free (If-None-Match) while a removal of it is
+// still queued takes the removal's place: it is sent as replacing the
+// version the removal meant to delete (If-Match its ETag), and a version
+// written elsewhere since fails it, as it would fail the removal.
+func (d *deferredDeletes) beginWrite(key string, cond *s3backend.Conditions) uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for d.inFlight[key] {
@@ -410,6 +415,9 @@ func (d *deferredDeletes) beginWrite(key string) uint64 {
 		d.mu.Unlock()
 		<-wait
 		d.mu.Lock()
+	}
+	if r, queued := d.pending[key]; queued && cond != nil && cond.IfNoneMatch && !r.tombstone {
+		cond.IfNoneMatch, cond.IfMatch = false, r.etag
 	}
 	d.writing[key]++
 	return d.gen
@@ -472,7 +480,7 @@ func (d *deferredDeletes) List(ctx context.Context, prefix, delimiter, token str
 }
 
 func (d *deferredDeletes) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, opts s3backend.PutOptions) (s3backend.ObjectInfo, error) {
-	began := d.beginWrite(key)
+	began := d.beginWrite(key, &opts.Cond)
 	info, err := d.Backend.Upload(ctx, key, r, size, opts)
 	d.endWrite(key, began, err == nil)
 	return info, err
@@ -494,16 +502,16 @@ type orderedMultipart struct {
 	key string
 }
 
-func (m *orderedMultipart) Complete(ctx context.Context) (s3backend.ObjectInfo, error) {
-	began := m.d.beginWrite(m.key)
-	info, err := m.Multipart.Complete(ctx)
+func (m *orderedMultipart) Complete(ctx context.Context, cond s3backend.Conditions) (s3backend.ObjectInfo, error) {
+	began := m.d.beginWrite(m.key, &cond)
+	info, err := m.Multipart.Complete(ctx, cond)
 	m.d.endWrite(m.key, began, err == nil)
 	return info, err
 }
 
-func (d *deferredDeletes) Copy(ctx context.Context, src, dst string, size int64, opts *s3backend.PutOptions) (s3backend.ObjectInfo, error) {
-	began := d.beginWrite(dst)
-	info, err := d.Backend.Copy(ctx, src, dst, size, opts)
+func (d *deferredDeletes) Copy(ctx context.Context, src, dst string, size int64, opts *s3backend.PutOptions, cond s3backend.Conditions) (s3backend.ObjectInfo, error) {
+	began := d.beginWrite(dst, &cond)
+	info, err := d.Backend.Copy(ctx, src, dst, size, opts, cond)
 	d.endWrite(dst, began, err == nil)
 	return info, err
 }

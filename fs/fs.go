@@ -65,6 +65,11 @@ type Options struct {
 	// carries it instead of a copy of its own (default 2 s). Fsync, close
 	// and unmount store it at once.
 	MetaDelay time.Duration
+	// Overwrite makes writes unconditional: the last writer wins, and a
+	// version written elsewhere since this mount read a file is replaced
+	// without a trace (--on-conflict overwrite). Off, a write whose name
+	// changed elsewhere keeps both (conflict.go).
+	Overwrite bool
 	// LinkExpiry is how long the link in the user.s3drive.url attribute
 	// lives (default share.DefaultExpiry).
 	LinkExpiry time.Duration
@@ -116,6 +121,9 @@ type FS struct {
 	// by key (see File.key): a lookup of the key stores them first.
 	orphans sync.Map
 	large   sync.Map // folder keys known to need more than one listing page
+
+	conflicts     conflicts
+	conflictCount atomic.Int64
 
 	awaitMu sync.Mutex // protects awaited
 	// awaited are keys an upload link may fill, until when (sharelinks.go).

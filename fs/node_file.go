@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -36,6 +37,9 @@ type File struct {
 	stageSize int64
 	dirty     bool // stage holds changes not yet in S3
 	local     bool // no object exists in S3 yet (created here)
+	// replaces is the ETag of the object a local file's first upload
+	// replaces: it was renamed here onto a name that held one.
+	replaces  string
 	uploading bool // an upload is reading stage
 	handles   int
 	// metaPending: attributes changed (chmod, utimes, chown) on an object
@@ -237,9 +241,20 @@ func (f *File) ensureStagedLocked(ctx context.Context, key string, keep int64) e
 	size := min(f.meta.Size, keep)
 	if size > 0 {
 		rc, err := f.contentReader(ctx, key, size)
+		if errors.Is(err, s3backend.ErrPrecondition) && !f.fsys.opts.Overwrite {
+			// Rewritten elsewhere since this mount read it: the version
+			// this file is based on is gone from S3. The changes made
+			// here apply to what is there now, and, as the base stays
+			// the old version, go beside it at upload (conflict.go).
+			f.fsys.log.Warn("the file was changed elsewhere since this mount read it; changes made here will be saved beside it", "key", key)
+			rc, err = f.fsys.be.Get(ctx, key, 0, size, "")
+		}
 		if err == nil {
 			_, err = io.Copy(stage, rc)
 			rc.Close()
+		}
+		if err == nil {
+			err = stage.Truncate(size) // the size this file has here
 		}
 		if err != nil {
 			stage.Close()
@@ -533,8 +548,15 @@ func (f *File) rewriteMetaLocked(ctx context.Context) syscall.Errno {
 	if f.meta.Mode == 0 {
 		f.meta.Mode = syscall.S_IFREG | f.fsys.opts.FileMode
 	}
+	var cond s3backend.Conditions
+	if !f.fsys.opts.Overwrite {
+		cond.SourceIfMatch = f.meta.ETag // the version whose attributes change
+	}
 	info, err := f.fsys.be.Copy(ctx, key, key, f.meta.Size,
-		&s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(f.meta)})
+		&s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(f.meta)}, cond)
+	if errors.Is(err, s3backend.ErrPrecondition) {
+		return f.attributesOvertakenLocked(ctx, key)
+	}
 	if err != nil {
 		return toErrno(f.fsys.log, "setattr", key, err)
 	}

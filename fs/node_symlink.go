@@ -91,7 +91,7 @@ func (l *Symlink) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAtt
 			return syscall.ENOENT
 		}
 		info, err := l.fsys.be.Copy(ctx, key, key, m.Size,
-			&s3backend.PutOptions{ContentType: "text/plain", Metadata: encodeMeta(m)})
+			&s3backend.PutOptions{ContentType: "text/plain", Metadata: encodeMeta(m)}, s3backend.Conditions{})
 		if err != nil {
 			return toErrno(l.fsys.log, "setattr", key, err)
 		}

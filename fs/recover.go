@@ -144,7 +144,6 @@ func (f *FS) recoverUpload(ctx context.Context, e journal.Entry, stage string) (
 		return "", err
 	}
 	defer file.Close()
-	target := e.Key
 	info, err := f.be.Head(ctx, e.Key)
 	switch {
 	case err == nil && sameContent(file, e.Size, info.ETag, f.be.PartSize()):
@@ -152,15 +151,23 @@ func (f *FS) recoverUpload(ctx context.Context, e journal.Entry, stage string) (
 		f.finishRecovered(e, stage)
 		f.log.Info("recovery: already in S3", "key", e.Key)
 		return e.Key, nil
-	case err == nil && info.ETag == e.Base, errors.Is(err, s3backend.ErrNotFound) && e.Base == "":
-	case err == nil, errors.Is(err, s3backend.ErrNotFound):
-		if target, err = f.conflictName(ctx, e.Key); err != nil {
-			return "", err
-		}
-	default:
+	case err != nil && !errors.Is(err, s3backend.ErrNotFound):
 		return "", err
 	}
-	up, err := f.be.Upload(ctx, target, file, e.Size, s3backend.PutOptions{ContentType: e.ContentType, Metadata: e.Metadata})
+	// The write is conditional on the version the data was based on, as
+	// the mount's own are (conflict.go).
+	cond := s3backend.Conditions{IfMatch: e.Base, IfNoneMatch: e.Base == ""}
+	if f.opts.Overwrite {
+		cond = s3backend.Conditions{}
+	}
+	write := func(ctx context.Context, name string, c s3backend.Conditions) (s3backend.ObjectInfo, error) {
+		return f.be.Upload(ctx, name, file, e.Size, s3backend.PutOptions{ContentType: e.ContentType, Metadata: e.Metadata, Cond: c})
+	}
+	target := e.Key
+	up, err := write(ctx, e.Key, cond)
+	if errors.Is(err, s3backend.ErrPrecondition) {
+		up, target, err = f.keepBoth(ctx, e.Key, write, f.stagedAs(file, e.Size))
+	}
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -57,10 +58,17 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 	if errno := d.fsys.checkName(dstDir, newName, isDir); errno != 0 {
 		return errno
 	}
-	if victim := dst.GetChild(newName); victim != nil && victim.Operations() != ops {
-		if vf, ok := victim.Operations().(*File); ok {
+	// victim is the ETag of the object the move replaces: the kernel looked
+	// the destination up first, so an object there has an inode.
+	victim := ""
+	if in := dst.GetChild(newName); in != nil && in.Operations() != ops {
+		switch v := in.Operations().(type) {
+		case *File:
+			victim = v.storedETag()
 			// Descriptors open on the file being replaced keep reading it.
-			vf.keepReadable(ctx, dstKey)
+			v.keepReadable(ctx, dstKey)
+		case *Symlink:
+			victim = v.etag()
 		}
 	}
 	var errno syscall.Errno
@@ -72,10 +80,10 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 			errno = d.fsys.renameDir(ctx, srcKey+"/", dstKey+"/")
 		}
 	case *File:
-		errno = n.rename(ctx, srcKey, dstKey)
+		errno = n.rename(ctx, srcKey, dstKey, victim)
 	case *Symlink:
 		n.mu.Lock()
-		errno = d.fsys.moveObject(ctx, srcKey, dstKey, n.meta, nil)
+		errno = d.fsys.moveObject(ctx, srcKey, dstKey, n.meta, nil, victim)
 		n.mu.Unlock()
 	}
 	if errno != 0 {
@@ -95,7 +103,7 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 // rename moves a file. Staged changes are not uploaded under the old name:
 // the old object is deleted and the data goes up once, under the new name,
 // at the next Flush (the temp-file-then-rename pattern of editors and rsync).
-func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno {
+func (f *File) rename(ctx context.Context, srcKey, dstKey, victim string) syscall.Errno {
 	f.ioMu.Lock()
 	defer f.ioMu.Unlock()
 	f.mu.Lock()
@@ -103,6 +111,7 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno 
 	switch {
 	case f.local:
 		f.abandonStreamLocked() // as below
+		f.replaces = victim
 		return 0
 	case f.dirty:
 		// The data goes up under the new name at the next Flush. An
@@ -113,7 +122,7 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno 
 		f.fsys.deletes.DeleteLater(srcKey, f.meta.ETag)
 		f.fsys.clock.tickKey(srcKey)
 		f.fsys.cache.Delete(srcKey)
-		f.local = true
+		f.local, f.replaces = true, victim
 		return 0
 	}
 	var replace *s3backend.PutOptions
@@ -121,7 +130,7 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno 
 		// Attribute changes not yet stored ride along with the copy.
 		replace = &s3backend.PutOptions{ContentType: contentType(dstKey), Metadata: encodeMeta(f.meta)}
 	}
-	if errno := f.fsys.moveObject(ctx, srcKey, dstKey, f.meta, replace); errno != 0 {
+	if errno := f.fsys.moveObject(ctx, srcKey, dstKey, f.meta, replace, victim); errno != 0 {
 		return errno
 	}
 	f.meta, _ = f.fsys.cache.Known(dstKey)
@@ -133,10 +142,44 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey string) syscall.Errno 
 // moveObject copies one object and deletes the source (in the next delete
 // batch). The copy keeps the source's metadata, or replaces it when
 // replace is set.
-func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta, replace *s3backend.PutOptions) syscall.Errno {
-	info, err := f.be.Copy(ctx, srcKey, dstKey, m.Size, replace)
+//
+// The copy is conditional on the source being the version m describes and
+// on the destination holding victim (its ETag; "" for a name believed
+// free). A destination written elsewhere since keeps that version: the
+// moved file goes to a sibling beside it (conflict.go). A source changed
+// elsewhere since is moved as it is now.
+func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta, replace *s3backend.PutOptions, victim string) syscall.Errno {
+	cond := s3backend.Conditions{IfMatch: victim, IfNoneMatch: victim == "", SourceIfMatch: m.ETag}
+	if f.opts.Overwrite {
+		cond = s3backend.Conditions{}
+	}
+	copyTo := func(ctx context.Context, name string, c s3backend.Conditions) (s3backend.ObjectInfo, error) {
+		c.SourceIfMatch = cond.SourceIfMatch
+		return f.be.Copy(ctx, srcKey, name, m.Size, replace, c)
+	}
+	info, err := copyTo(ctx, dstKey, cond)
+	if errors.Is(err, s3backend.ErrPrecondition) {
+		if cur, herr := f.be.Head(ctx, srcKey); herr == nil && cur.ETag != m.ETag {
+			m.ETag, m.Size, cond.SourceIfMatch = cur.ETag, cur.Size, cur.ETag // the source changed: move it as it is
+			info, err = copyTo(ctx, dstKey, cond)
+		}
+	}
+	savedAs := dstKey
+	if errors.Is(err, s3backend.ErrPrecondition) {
+		info, savedAs, err = f.keepBoth(ctx, dstKey, copyTo, copyOf(s3backend.ObjectInfo{ETag: m.ETag, Size: m.Size}))
+	}
 	if err != nil {
 		return toErrno(f.log, "rename", srcKey, err)
+	}
+	if savedAs != dstKey {
+		// The name keeps the other writer's version; the inode moved
+		// there shows it (File.rename reads it from the cache).
+		if theirs, herr := f.be.Head(ctx, dstKey); herr == nil {
+			f.clock.tickKey(dstKey)
+			f.cache.Put(dstKey, decodeMeta(theirs))
+		}
+		dstKey = savedAs
+		f.cache.DropListing(dirOf(dstKey))
 	}
 	f.deletes.DeleteLater(srcKey, m.ETag)
 	f.clock.tickKey(srcKey)
@@ -190,13 +233,20 @@ func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
 	if err := f.copyTree(ctx, objects, src, dst); err != nil {
 		return toErrno(f.log, "rename", src, err)
 	}
-	keys := make([]string, len(objects))
+	removals := make([]s3backend.Removal, len(objects))
 	for i, o := range objects {
-		keys[i] = o.Key
+		removals[i] = s3backend.Removal{Key: o.Key, ETag: o.ETag}
+		if f.opts.Overwrite || strings.HasSuffix(o.Key, "/") {
+			removals[i].ETag = "" // markers are written anew, never changed elsewhere in a way that matters
+		}
 	}
-	if len(keys) > 0 {
-		if err := f.be.Delete(ctx, keys...); err != nil {
+	if len(removals) > 0 {
+		kept, err := f.be.Remove(ctx, removals)
+		if err != nil {
 			return toErrno(f.log, "rename", src, err)
+		}
+		for _, k := range kept {
+			f.log.Warn("moving a folder: a file changed elsewhere during the move stays at its old name (the copy is the version before)", "key", k)
 		}
 	}
 	// S3 has the move: every folder it touched changed.
@@ -245,7 +295,7 @@ func (f *FS) copyTree(ctx context.Context, objects []s3backend.ObjectInfo, src, 
 		if strings.HasSuffix(o.Key, "/") {
 			err = f.copyMarker(ctx, o.Key, newKey)
 		} else {
-			info, err = f.be.Copy(ctx, o.Key, newKey, o.Size, nil)
+			info, err = f.be.Copy(ctx, o.Key, newKey, o.Size, nil, s3backend.Conditions{})
 		}
 		mu.Lock()
 		defer mu.Unlock()

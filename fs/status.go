@@ -21,6 +21,10 @@ type Status struct {
 	WaitingFolders []string `json:"waiting_folders"`
 	// QueuedRemovals are removed files whose DeleteObjects is yet to go.
 	QueuedRemovals int `json:"queued_removals"`
+	// Conflicts counts writes that found their file changed elsewhere
+	// (conflict.go); RecentConflicts are the latest of them.
+	Conflicts       int64      `json:"conflicts"`
+	RecentConflicts []Conflict `json:"recent_conflicts"`
 	// DataCacheBytes and DataCacheLimit are the data cache's use and size.
 	DataCacheBytes int64 `json:"data_cache_bytes"`
 	DataCacheLimit int64 `json:"data_cache_limit"`
@@ -78,6 +82,10 @@ func (f *FS) Status() Status {
 	slices.Sort(st.WaitingFolders)
 	if f.data != nil {
 		st.DataCacheBytes, st.DataCacheLimit = f.data.Size(), f.data.Limit()
+	}
+	st.Conflicts, st.RecentConflicts = f.Conflicts()
+	if st.RecentConflicts == nil {
+		st.RecentConflicts = []Conflict{}
 	}
 	return st
 }

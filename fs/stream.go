@@ -135,7 +135,10 @@ func (s *stream) confirmed() (acked int64, waiting bool) {
 // finish sends the tail from size, waits for every part and completes the
 // upload. On failure the upload is aborted and the error returned, unless
 // keep: then failed parts stay listed for the next finish to send again.
-func (s *stream) finish(ctx context.Context, stage *os.File, size int64, keep bool) (s3backend.ObjectInfo, error) {
+//
+// The completion is conditional on cond. Refused (ErrPrecondition), the
+// upload is aborted unless keep, as for any failure.
+func (s *stream) finish(ctx context.Context, stage *os.File, size int64, keep bool, cond s3backend.Conditions) (s3backend.ObjectInfo, error) {
 	s.mu.Lock()
 	again := s.failed
 	s.failed, s.err = nil, nil
@@ -163,7 +166,11 @@ func (s *stream) finish(ctx context.Context, stage *os.File, size int64, keep bo
 		}
 		return s3backend.ObjectInfo{}, err
 	}
-	return s.mp.Complete(ctx)
+	info, err := s.mp.Complete(ctx, cond)
+	if errors.Is(err, s3backend.ErrPrecondition) && !keep {
+		s.mp.Abort() // the staging file holds it all: stored whole elsewhere
+	}
+	return info, err
 }
 
 // abandon discards the upload once its parts in flight have ended.

@@ -63,6 +63,7 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	stage := f.stage
 	s := f.stream
 	released := f.released > 0
+	cond := f.conditionsLocked()
 	f.stream = nil
 	f.uploading = true
 	f.journalLocked(key, false, true)
@@ -70,9 +71,14 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 
 	// The caller being interrupted must not abandon an upload half done.
 	ctx = context.WithoutCancel(ctx)
-	var info s3backend.ObjectInfo
-	var err error
-	streamed := false
+	var (
+		info s3backend.ObjectInfo
+		err  error
+		// savedAs is where the data went when key was written elsewhere
+		// since this file was based on it (see conflict.go).
+		savedAs  string
+		streamed bool
+	)
 	if s != nil && s.key != key && !released {
 		// Its folder was renamed without a flush first (renameDir
 		// flushes; rename abandons): the stream's key is not the file's.
@@ -84,26 +90,37 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 		err = errors.New("part of the file was released from the cache disk and its upload is gone")
 	case released:
 		// The start is gone from disk: only this upload can finish it.
-		if info, err = s.finish(ctx, stage, m.Size, true); err == nil {
-			streamed = true
-			if s.key != key {
-				info, err = f.fsys.be.Copy(ctx, s.key, key, m.Size, nil)
-				if err == nil {
-					err = f.fsys.be.Delete(ctx, s.key)
-				}
-			}
-		}
+		info, savedAs, err = f.fsys.finishReleased(ctx, s, stage, key, m.Size, cond)
+		streamed = err == nil
 	case s != nil:
-		if info, err = s.finish(ctx, stage, m.Size, false); err != nil {
-			f.fsys.log.Warn("streamed upload failed; uploading the file whole", "key", key, "err", err)
-		} else {
+		info, err = s.finish(ctx, stage, m.Size, false, cond)
+		switch {
+		case err == nil:
 			streamed = true
+		case !errors.Is(err, s3backend.ErrPrecondition):
+			f.fsys.log.Warn("streamed upload failed; uploading the file whole", "key", key, "err", err)
 		}
 	}
 	if !streamed && !released {
+		whole := func(ctx context.Context, name string, c s3backend.Conditions) (s3backend.ObjectInfo, error) {
+			return f.fsys.be.Upload(ctx, name, countingReaderAt{stage, &f.sent}, m.Size,
+				s3backend.PutOptions{ContentType: contentType(name), Metadata: encodeMeta(m), Cond: c})
+		}
 		f.sent.Store(0)
-		info, err = f.fsys.be.Upload(ctx, key, countingReaderAt{stage, &f.sent}, m.Size,
-			s3backend.PutOptions{ContentType: contentType(key), Metadata: encodeMeta(m)})
+		if !errors.Is(err, s3backend.ErrPrecondition) {
+			info, err = whole(ctx, key, cond)
+		}
+		if errors.Is(err, s3backend.ErrPrecondition) {
+			info, savedAs, err = f.fsys.keepBoth(ctx, key, whole, f.fsys.stagedAs(stage, m.Size))
+		}
+	}
+	var theirs s3backend.ObjectInfo
+	if err == nil && savedAs != "" && savedAs != key {
+		// The name shows the other writer's version from now on.
+		theirs, err = f.fsys.be.Head(ctx, key)
+		if errors.Is(err, s3backend.ErrNotFound) {
+			theirs, err = s3backend.ObjectInfo{Key: key}, nil
+		}
 	}
 
 	f.mu.Lock()
@@ -121,10 +138,20 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 		f.journalFailedLocked(key)
 		return syscall.EIO
 	}
+	if savedAs != "" && savedAs != key {
+		m.ETag, m.LastModified = info.ETag, info.LastModified
+		f.yieldLocked(key, savedAs, m, theirs)
+		// The kernel's pages and size are this mount's version, not the
+		// one the name holds now.
+		f.mu.Unlock()
+		f.NotifyContent(0, 0)
+		f.mu.Lock() // for the deferred unlock
+		return 0
+	}
 	f.fsys.uploaded(f)
 	f.fsys.clock.tickKey(key) // before meta changes: see refresh
 	m.ETag, m.LastModified = info.ETag, info.LastModified
-	f.meta, f.dirty, f.local = m, false, false
+	f.meta, f.dirty, f.local, f.replaces = m, false, false, ""
 	f.released = 0
 	f.clearMetaPendingLocked()
 	if streamed && !sameStored(s.meta, m, f.mtimeSet) {

@@ -154,9 +154,14 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, want := range []string{
 		`s3drive_s3_requests_total{operation="ListObjectsV2",outcome="ok"} `,
-		`s3drive_s3_requests_total{operation="PutObject",outcome="ok"} 1` + "\n",
-		`s3drive_s3_request_duration_seconds_count{operation="PutObject"} 1` + "\n",
-		`s3drive_s3_request_duration_seconds_bucket{operation="PutObject",le="+Inf"} 1` + "\n",
+		// The probe for conditional writes at mount: a PUT taken and
+		// one refused (versitygw honours PutObject's conditions), then
+		// the file's PUT.
+		`s3drive_s3_requests_total{operation="PutObject",outcome="ok"} 2` + "\n",
+		`s3drive_s3_requests_total{operation="PutObject",outcome="precondition_failed"} 1` + "\n",
+		`s3drive_s3_request_duration_seconds_count{operation="PutObject"} 3` + "\n",
+		`s3drive_s3_request_duration_seconds_bucket{operation="PutObject",le="+Inf"} 3` + "\n",
+		"s3drive_conflicts_total 0\n",
 		`s3drive_fuse_operations_total{operation="create"} 1` + "\n",
 		`s3drive_fuse_operations_total{operation="write"} `,
 		`s3drive_cache_hits_total{cache="metadata"} `,

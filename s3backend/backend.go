@@ -70,7 +70,24 @@ type ListPage struct {
 type PutOptions struct {
 	ContentType string
 	Metadata    map[string]string
+	// Cond is the version of the key the upload is based on (Upload; a
+	// multipart upload's is given to Complete).
+	Cond Conditions
 }
+
+// Conditions make a write fail with ErrPrecondition unless the key holds
+// what the writer based it on: S3's conditional writes (If-Match and
+// If-None-Match on PutObject, CompleteMultipartUpload and CopyObject).
+// The zero value writes unconditionally.
+type Conditions struct {
+	IfMatch     string // the ETag the key must hold (without quotes)
+	IfNoneMatch bool   // the key must hold nothing
+	// SourceIfMatch is the ETag a copy's source must hold.
+	SourceIfMatch string
+}
+
+// Any reports whether the key's state is a condition.
+func (c Conditions) Any() bool { return c.IfMatch != "" || c.IfNoneMatch }
 
 // Backend is what the filesystem needs from an object store.
 type Backend interface {
@@ -94,9 +111,10 @@ type Backend interface {
 	PartSize() int64
 	// PartsInFlight is how many parts one upload keeps in flight.
 	PartsInFlight() int
-	// Copy copies src to dst. With opts nil the metadata is copied; otherwise
-	// it is replaced by opts (how attributes are changed in place).
-	Copy(ctx context.Context, src, dst string, size int64, opts *PutOptions) (ObjectInfo, error)
+	// Copy copies src to dst, if dst and src hold what cond says. With
+	// opts nil the metadata is copied; otherwise it is replaced by opts (how
+	// attributes are changed in place).
+	Copy(ctx context.Context, src, dst string, size int64, opts *PutOptions, cond Conditions) (ObjectInfo, error)
 	// Delete removes keys, in batches where the store supports it. Deleting
 	// a missing key is not an error.
 	Delete(ctx context.Context, keys ...string) error
@@ -156,9 +174,11 @@ const MaxKey = 1024
 type Multipart interface {
 	// Part uploads part num (from 1): n bytes of r from off.
 	Part(ctx context.Context, num int32, r io.ReaderAt, off, n int64) error
-	// Complete assembles the parts sent into the object; on failure the
-	// upload is aborted.
-	Complete(ctx context.Context) (ObjectInfo, error)
+	// Complete assembles the parts sent into the object, if the key holds
+	// what cond says. On a refused condition (ErrPrecondition) the upload
+	// stays open, to be completed with other conditions or aborted; on any
+	// other failure it is aborted.
+	Complete(ctx context.Context, cond Conditions) (ObjectInfo, error)
 	// Abort discards the parts sent.
 	Abort()
 }

@@ -141,19 +141,19 @@ func contract(t *testing.T, be Backend, fake bool) {
 	}
 
 	// Copy keeps metadata; Copy with options replaces it.
-	if _, err := be.Copy(ctx, "dir/a.txt", "copy.txt", 5, nil); err != nil {
+	if _, err := be.Copy(ctx, "dir/a.txt", "copy.txt", 5, nil, Conditions{}); err != nil {
 		t.Fatal(err)
 	}
 	if h, _ := be.Head(ctx, "copy.txt"); h.Metadata["mtime"] != "1600000000" {
 		t.Errorf("Copy lost metadata: %v", h.Metadata)
 	}
-	if _, err := be.Copy(ctx, "copy.txt", "copy.txt", 5, &PutOptions{ContentType: "text/plain", Metadata: map[string]string{"mode": "33152"}}); err != nil {
+	if _, err := be.Copy(ctx, "copy.txt", "copy.txt", 5, &PutOptions{ContentType: "text/plain", Metadata: map[string]string{"mode": "33152"}}, Conditions{}); err != nil {
 		t.Fatal(err)
 	}
 	if h, _ := be.Head(ctx, "copy.txt"); h.Metadata["mode"] != "33152" || (!fake && h.Metadata["mtime"] != "") {
 		t.Errorf("Copy with REPLACE: %v", h.Metadata)
 	}
-	if _, err := be.Copy(ctx, "odd/with space+plus%?", "odd/copied", 1, nil); err != nil && !fake {
+	if _, err := be.Copy(ctx, "odd/with space+plus%?", "odd/copied", 1, nil, Conditions{}); err != nil && !fake {
 		t.Errorf("Copy of a key needing escapes: %v", err)
 	}
 
@@ -227,7 +227,7 @@ func TestStreamedMultipart(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			info, err := u.Complete(ctx)
+			info, err := u.Complete(ctx, Conditions{})
 			if err != nil || info.Size != int64(len(data)) || info.ETag == "" {
 				t.Fatalf("complete: %+v, %v", info, err)
 			}

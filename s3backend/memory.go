@@ -178,20 +178,31 @@ func (m *Memory) Upload(ctx context.Context, key string, r io.ReaderAt, size int
 	if _, err := r.ReadAt(data, 0); err != nil && err != io.EOF {
 		return ObjectInfo{}, fmt.Errorf("PUT %q: reading body: %w", key, err)
 	}
-	return m.store(key, data, opts), nil
+	return m.storeIf(key, data, opts, opts.Cond)
 }
 
 func (m *Memory) store(key string, data []byte, opts PutOptions) ObjectInfo {
+	info, _ := m.storeIf(key, data, opts, Conditions{})
+	return info
+}
+
+// storeIf stores data as key if the key's state meets cond, checked and
+// stored under one lock as S3 does.
+func (m *Memory) storeIf(key string, data []byte, opts PutOptions, cond Conditions) (ObjectInfo, error) {
 	sum := md5.Sum(data)
 	o := memObject{data: data, etag: hex.EncodeToString(sum[:]), modified: time.Now().UTC().Truncate(time.Millisecond),
 		opts: PutOptions{ContentType: opts.ContentType, Metadata: maps.Clone(opts.Metadata)}}
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, exists := m.objects[key]
+	if (cond.IfNoneMatch && exists) || (cond.IfMatch != "" && (!exists || old.etag != cond.IfMatch)) {
+		return ObjectInfo{}, fmt.Errorf("PUT %q: %w", key, ErrPrecondition)
+	}
 	m.objects[key] = o
-	m.mu.Unlock()
-	return o.info(key)
+	return o.info(key), nil
 }
 
-func (m *Memory) Copy(ctx context.Context, src, dst string, size int64, opts *PutOptions) (ObjectInfo, error) {
+func (m *Memory) Copy(ctx context.Context, src, dst string, size int64, opts *PutOptions, cond Conditions) (ObjectInfo, error) {
 	if err := m.begin(OpCopy, src); err != nil {
 		return ObjectInfo{}, err
 	}
@@ -201,10 +212,13 @@ func (m *Memory) Copy(ctx context.Context, src, dst string, size int64, opts *Pu
 	if !ok {
 		return ObjectInfo{}, fmt.Errorf("COPY %q: %w", src, ErrNotFound)
 	}
+	if cond.SourceIfMatch != "" && o.etag != cond.SourceIfMatch {
+		return ObjectInfo{}, fmt.Errorf("COPY %q: source: %w", src, ErrPrecondition)
+	}
 	if opts == nil {
 		opts = &o.opts
 	}
-	return m.store(dst, o.data, *opts), nil
+	return m.storeIf(dst, o.data, *opts, cond)
 }
 
 func (m *Memory) Delete(ctx context.Context, keys ...string) error {
@@ -322,7 +336,7 @@ func (u *memMultipart) Part(ctx context.Context, num int32, r io.ReaderAt, off, 
 
 // Complete checks what S3 checks: parts numbered from 1 without gaps, all
 // but the last exactly PartSize.
-func (u *memMultipart) Complete(ctx context.Context) (ObjectInfo, error) {
+func (u *memMultipart) Complete(ctx context.Context, cond Conditions) (ObjectInfo, error) {
 	if err := u.m.begin(OpCompleteMultipart, u.key); err != nil {
 		u.Abort()
 		return ObjectInfo{}, err
@@ -337,8 +351,11 @@ func (u *memMultipart) Complete(ctx context.Context) (ObjectInfo, error) {
 		}
 		body = append(body, p...)
 	}
-	u.endLocked()
-	return u.m.store(u.key, body, u.opts), nil
+	info, err := u.m.storeIf(u.key, body, u.opts, cond)
+	if err == nil {
+		u.endLocked()
+	}
+	return info, err
 }
 
 func (u *memMultipart) Abort() {

@@ -72,7 +72,11 @@ func (b *S3) multipart(ctx context.Context, key string, opts PutOptions, size, p
 		u.Abort()
 		return ObjectInfo{}, b.wrap(ctx, "multipart part", key, firstErr)
 	}
-	return u.Complete(ctx)
+	info, err := u.Complete(ctx, opts.Cond)
+	if errors.Is(err, ErrPrecondition) {
+		u.Abort() // the data is the caller's to put elsewhere
+	}
+	return info, err
 }
 
 // s3Multipart is one multipart upload in progress.
@@ -143,7 +147,7 @@ func (u *s3Multipart) sendPart(ctx context.Context, num int32, r io.ReaderAt, of
 	return aws.ToString(out.ETag), nil
 }
 
-func (u *s3Multipart) Complete(ctx context.Context) (ObjectInfo, error) {
+func (u *s3Multipart) Complete(ctx context.Context, cond Conditions) (ObjectInfo, error) {
 	u.mu.Lock()
 	parts := slices.Clone(u.parts)
 	size := u.size
@@ -154,13 +158,20 @@ func (u *s3Multipart) Complete(ctx context.Context) (ObjectInfo, error) {
 	// The server assembles the parts before it answers.
 	ctx, end := u.b.bound(ctx, silentWork(size))
 	defer end()
+	if err := u.b.emulate(ctx, u.key, cond, u.b.putIgnoresConditions.Load()); err != nil {
+		return ObjectInfo{}, err
+	}
 	done, err := u.b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &u.b.bucket, Key: aws.String(u.b.full(u.key)), UploadId: u.id,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+		IfMatch:         quoteETag(cond.IfMatch), IfNoneMatch: ifNoneMatch(cond),
 	})
 	if err != nil {
-		u.Abort()
-		return ObjectInfo{}, u.b.wrap(ctx, "multipart complete", u.key, err)
+		err = u.b.wrap(ctx, "multipart complete", u.key, err)
+		if !errors.Is(err, ErrPrecondition) {
+			u.Abort()
+		}
+		return ObjectInfo{}, err
 	}
 	u.ended()
 	return ObjectInfo{Key: u.key, Size: size, ETag: trimETag(aws.ToString(done.ETag)),

@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -89,6 +90,10 @@ type S3 struct {
 	// bodyOpts are the options of requests that carry object data.
 	bodyOpts []func(*s3.Options)
 	wire     *countingTransport
+	// putIgnoresConditions and copyIgnoresConditions: the server was found
+	// (ProbeConditions) to ignore conditional writes, which are then
+	// checked by a HEAD first.
+	putIgnoresConditions, copyIgnoresConditions atomic.Bool
 }
 
 var _ Backend = (*S3)(nil)
@@ -374,6 +379,9 @@ func (b *S3) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, 
 	ctx, done := b.bound(ctx, 0)
 	defer done()
 	if size <= b.cfg.PartSize {
+		if err := b.emulate(ctx, key, opts.Cond, b.putIgnoresConditions.Load()); err != nil {
+			return ObjectInfo{}, err
+		}
 		out, err := b.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket:        &b.bucket,
 			Key:           aws.String(b.full(key)),
@@ -381,6 +389,8 @@ func (b *S3) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, 
 			ContentLength: aws.Int64(size),
 			ContentType:   nonEmpty(opts.ContentType),
 			Metadata:      opts.Metadata,
+			IfMatch:       quoteETag(opts.Cond.IfMatch),
+			IfNoneMatch:   ifNoneMatch(opts.Cond),
 		}, b.bodyOpts...)
 		if err != nil {
 			return ObjectInfo{}, b.wrap(ctx, "PUT", key, err)
@@ -394,14 +404,18 @@ func (b *S3) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, 
 	})
 }
 
-func (b *S3) Copy(ctx context.Context, src, dst string, size int64, opts *PutOptions) (ObjectInfo, error) {
+func (b *S3) Copy(ctx context.Context, src, dst string, size int64, opts *PutOptions, cond Conditions) (ObjectInfo, error) {
 	source := copySource(b.bucket, b.full(src))
 	ctx, done := b.bound(ctx, silentWork(min(size, copyPartSize*int64(b.cfg.PartsInFlight))))
 	defer done()
 	if size > maxCopySize {
-		return b.copyLarge(ctx, src, dst, source, size, opts)
+		return b.copyLarge(ctx, src, dst, source, size, opts, cond)
 	}
-	in := &s3.CopyObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(dst)), CopySource: aws.String(source)}
+	if err := b.emulate(ctx, dst, cond, b.copyIgnoresConditions.Load()); err != nil {
+		return ObjectInfo{}, err
+	}
+	in := &s3.CopyObjectInput{Bucket: &b.bucket, Key: aws.String(b.full(dst)), CopySource: aws.String(source),
+		IfMatch: quoteETag(cond.IfMatch), IfNoneMatch: ifNoneMatch(cond), CopySourceIfMatch: quoteETag(cond.SourceIfMatch)}
 	if opts != nil {
 		in.MetadataDirective = types.MetadataDirectiveReplace
 		in.Metadata = opts.Metadata
@@ -423,7 +437,7 @@ func (b *S3) Copy(ctx context.Context, src, dst string, size int64, opts *PutOpt
 }
 
 // copyLarge copies objects above CopyObject's 5 GiB limit part by part.
-func (b *S3) copyLarge(ctx context.Context, src, dst, source string, size int64, opts *PutOptions) (ObjectInfo, error) {
+func (b *S3) copyLarge(ctx context.Context, src, dst, source string, size int64, opts *PutOptions, cond Conditions) (ObjectInfo, error) {
 	if opts == nil {
 		head, err := b.Head(ctx, src)
 		if err != nil {
@@ -431,11 +445,13 @@ func (b *S3) copyLarge(ctx context.Context, src, dst, source string, size int64,
 		}
 		opts = &PutOptions{ContentType: head.ContentType, Metadata: head.Metadata}
 	}
+	opts.Cond = Conditions{IfMatch: cond.IfMatch, IfNoneMatch: cond.IfNoneMatch} // on the completion
 	partSize := PartSizeFor(size, copyPartSize)
 	return b.multipart(ctx, dst, *opts, size, partSize, func(ctx context.Context, u *s3Multipart, num int32, off, n int64) (string, error) {
 		out, err := b.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
 			Bucket: &b.bucket, Key: aws.String(b.full(dst)), UploadId: u.id, PartNumber: aws.Int32(num),
 			CopySource: aws.String(source), CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", off, off+n-1)),
+			CopySourceIfMatch: quoteETag(cond.SourceIfMatch),
 		})
 		if err != nil {
 			return "", err
@@ -493,6 +509,13 @@ func (b *S3) Remove(ctx context.Context, removals []Removal) ([]string, error) {
 // MaxKeyLen leaves room for the client-folder prefix.
 func (b *S3) MaxKeyLen() int { return MaxKey - len(b.prefix) }
 
+func ifNoneMatch(c Conditions) *string {
+	if c.IfNoneMatch {
+		return aws.String("*")
+	}
+	return nil
+}
+
 // quoteETag is an ETag as conditional headers carry it, or nil for none.
 func quoteETag(etag string) *string {
 	if etag == "" {
@@ -541,7 +564,9 @@ func (b *S3) wrap(ctx context.Context, op, key string, err error) error {
 			sentinel = ErrBadCredentials
 		case "AccessDenied", "Forbidden":
 			sentinel = ErrAccessDenied
-		case "PreconditionFailed":
+		case "PreconditionFailed", "ConditionalRequestConflict":
+			// 409 ConditionalRequestConflict: another conditional write
+			// of the key won the race.
 			sentinel = ErrPrecondition
 		case "NotImplemented", "MalformedXML", "InvalidArgument", "InvalidRequest":
 			sentinel = ErrNotImplemented

@@ -57,6 +57,7 @@ type mountFlags struct {
 	listPage    int
 	metricsAddr string
 	linkExpiry  time.Duration
+	onConflict  string
 	log         logFlags
 	debug       bool
 	pprof       string
@@ -85,6 +86,7 @@ func (m *mountFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&m.passthrough, "passthrough", false, "let the kernel read cached files straight from disk (Linux 6.9+, root; on by itself with --read-only); a file open that way cannot be opened for writing until closed")
 	f.DurationVar(&m.metadataTTL, "metadata-ttl", time.Second, "how long metadata and listings are trusted before asking S3 again")
 	f.DurationVar(&m.negativeTTL, "negative-ttl", 5*time.Second, "how long a name known not to exist (a lookup found nothing, or a listing did not show it) is trusted")
+	f.StringVar(&m.onConflict, "on-conflict", "copy", "when a file was changed elsewhere since this mount read it: copy (keep both: these changes go to a \"conflicted copy\" beside it) or overwrite (last writer wins)")
 	f.DurationVar(&m.linkExpiry, "link-expiry", share.DefaultExpiry, "how long share links live unless asked otherwise (s3drive url, the user.s3drive.url attribute); at most 168h")
 	f.DurationVar(&m.timeout, "timeout", s3backend.DefaultTimeout, "how long a request may go without an answer or a byte moving before the call fails with EIO (and the mount serves what it holds)")
 	f.IntVar(&m.maxInodes, "max-inodes", 16_384, "file inodes the kernel is left to hold (about 700 bytes each here); past it, it is asked to forget the idle ones looked up longest ago")
@@ -195,6 +197,12 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	if flags.metadataTTL < 0 || flags.negativeTTL < 0 {
 		return usageError{errors.New("--metadata-ttl and --negative-ttl cannot be negative")}
 	}
+	if flags.onConflict == "" {
+		flags.onConflict = "copy" // the demo sets no mount flags
+	}
+	if flags.onConflict != "copy" && flags.onConflict != "overwrite" {
+		return usageError{fmt.Errorf("--on-conflict %q: want copy or overwrite", flags.onConflict)}
+	}
 	if err := share.CheckExpiry(flags.linkExpiry); err != nil {
 		return usageError{fmt.Errorf("--link-expiry: %w", err)}
 	}
@@ -277,6 +285,14 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	if err := be.Check(ctx); err != nil {
 		return explainCheck(err, bucket, prefix, flags.endpoint)
 	}
+	if !flags.readOnly && flags.onConflict == "copy" {
+		sup := conditionSupport(ctx, stateDir, be, log)
+		be.UseConditions(sup)
+		if !sup.Put || !sup.Copy {
+			log.Warn("the server ignores some conditional writes: each such write is checked by a HEAD first, which a write elsewhere in between can still overtake",
+				"put_honoured", sup.Put, "copy_honoured", sup.Copy)
+		}
+	}
 
 	mc, err := cache.Open(cache.Options{TTL: flags.metadataTTL, NegativeTTL: flags.negativeTTL,
 		StorePath: filepath.Join(stateDir, "meta.db")})
@@ -295,7 +311,8 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	fsys, err := s3fs.New(s3fs.Options{
 		Backend: be, Cache: mc, Data: data, Passthrough: flags.passthrough, StagingDir: filepath.Join(stateDir, "staging"), Journal: jr, Mountpoint: mountpoint,
 		ReadOnly: flags.readOnly, UID: flags.uid, GID: flags.gid, FileMode: fileMode, DirMode: dirMode,
-		MaxInodes: flags.maxInodes, ListPageSize: flags.listPage, LinkExpiry: flags.linkExpiry, Logger: log,
+		MaxInodes: flags.maxInodes, ListPageSize: flags.listPage, LinkExpiry: flags.linkExpiry,
+		Overwrite: flags.onConflict == "overwrite", Logger: log,
 	})
 	if err != nil {
 		return err
@@ -304,6 +321,7 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		src := metrics.Source{
 			Pending:        func() (int, int64) { return fsys.Pending(), fsys.PendingBytes() },
 			UploadFailures: fsys.UploadFailures,
+			Conflicts:      func() int64 { n, _ := fsys.Conflicts(); return n },
 			Caches: func() map[string][2]int64 {
 				tallies := map[string][2]int64{}
 				hits, misses := mc.Tally().Counts()

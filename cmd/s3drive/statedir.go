@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
 
 	"github.com/s3drive/s3drive/fs/journal"
+	"github.com/s3drive/s3drive/s3backend"
 )
 
 // stateSource is what a state directory under --cache-dir belongs to,
@@ -58,4 +60,24 @@ func warnOtherPending(cacheDir, stateDir string, log *slog.Logger) {
 		log.Warn("the cache dir holds files another mount could not upload; mount that source again with the same --endpoint to finish them",
 			"files", pending, "source", src.Source, "endpoint", src.Endpoint, "state", dir)
 	}
+}
+
+// conditionSupport is what the server does with conditional writes: found
+// by a probe at the first writable mount of a state directory, and kept in
+// it (conditions.json) so later mounts send nothing to learn it again.
+func conditionSupport(ctx context.Context, stateDir string, be *s3backend.S3, log *slog.Logger) s3backend.ConditionSupport {
+	path := filepath.Join(stateDir, "conditions.json")
+	var sup s3backend.ConditionSupport
+	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &sup) == nil {
+		return sup
+	}
+	sup, err := be.ProbeConditions(ctx)
+	if err != nil {
+		// No write here (read-only credentials): nothing to condition.
+		log.Debug("conditional writes not probed", "err", err)
+		return s3backend.ConditionSupport{Put: true, Copy: true}
+	}
+	b, _ := json.Marshal(sup)
+	os.WriteFile(path, b, 0o600)
+	return sup
 }

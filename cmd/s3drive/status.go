@@ -139,6 +139,16 @@ func printStatus(w io.Writer, st *control.Status, bars bool) {
 	for _, p := range st.WaitingAttributes {
 		fmt.Fprintf(w, "    attributes of %s\n", p)
 	}
+	if st.Conflicts > 0 {
+		fmt.Fprintf(w, "  conflicts: %d (changed elsewhere while changed here; both versions kept)\n", st.Conflicts)
+		for _, c := range st.RecentConflicts {
+			if c.SavedAs == "" {
+				fmt.Fprintf(w, "    %s  %s: attribute change dropped, the other version's stand\n", c.At.Format(time.DateTime), c.Path)
+				continue
+			}
+			fmt.Fprintf(w, "    %s  %s: the other version kept as %s\n", c.At.Format(time.DateTime), c.Path, c.SavedAs)
+		}
+	}
 	if r := st.Recovered; len(r.Uploaded)+len(r.Conflicted)+len(r.Kept)+r.Aborted+r.Pending > 0 {
 		fmt.Fprintf(w, "  recovered at start: %d uploaded, %d conflicted copies, %d kept in lost+found, %d multipart aborted, %d still pending\n",
 			len(r.Uploaded), len(r.Conflicted), len(r.Kept), r.Aborted, r.Pending)

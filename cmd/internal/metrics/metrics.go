@@ -27,6 +27,8 @@ type Source struct {
 	UploadFailures func() int64
 	// Caches returns each cache's hits and misses, by cache name.
 	Caches func() map[string][2]int64
+	// Conflicts returns the writes that found their file changed elsewhere.
+	Conflicts func() int64
 }
 
 // Metrics is one mount's registry. It is the S3 backend's Observer.
@@ -86,6 +88,8 @@ var (
 		"Size of the files whose changes are not in S3 yet.", nil, nil)
 	failuresDesc = prometheus.NewDesc("s3drive_upload_retries_total",
 		"Uploads that failed (the file's data stays staged) and were scheduled to be retried.", nil, nil)
+	conflictsDesc = prometheus.NewDesc("s3drive_conflicts_total",
+		"Writes that found their file changed elsewhere since this mount read it (both versions kept, or an attribute change dropped).", nil, nil)
 	hitsDesc = prometheus.NewDesc("s3drive_cache_hits_total",
 		"Questions a cache answered without S3: metadata still fresh or matching a listing, files whole in the data cache.", []string{"cache"}, nil)
 	missesDesc = prometheus.NewDesc("s3drive_cache_misses_total",
@@ -95,7 +99,7 @@ var (
 type scraped struct{ src Source }
 
 func (c scraped) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{pendingDesc, pendingBytesDesc, failuresDesc, hitsDesc, missesDesc} {
+	for _, d := range []*prometheus.Desc{pendingDesc, pendingBytesDesc, failuresDesc, conflictsDesc, hitsDesc, missesDesc} {
 		ch <- d
 	}
 }
@@ -105,6 +109,7 @@ func (c scraped) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(files))
 	ch <- prometheus.MustNewConstMetric(pendingBytesDesc, prometheus.GaugeValue, float64(bytes))
 	ch <- prometheus.MustNewConstMetric(failuresDesc, prometheus.CounterValue, float64(c.src.UploadFailures()))
+	ch <- prometheus.MustNewConstMetric(conflictsDesc, prometheus.CounterValue, float64(c.src.Conflicts()))
 	for name, hm := range c.src.Caches() {
 		ch <- prometheus.MustNewConstMetric(hitsDesc, prometheus.CounterValue, float64(hm[0]), name)
 		ch <- prometheus.MustNewConstMetric(missesDesc, prometheus.CounterValue, float64(hm[1]), name)

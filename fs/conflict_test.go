@@ -1,0 +1,183 @@
+package fs
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// conflictedCopies returns the keys of mem that are conflicted copies of
+// name, with their content.
+func conflictedCopies(t *testing.T, mem *s3backend.Memory, stem string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, k := range mem.Keys() {
+		if strings.HasPrefix(k, stem+" (conflicted copy ") {
+			out[k] = string(getAll(t, mem, k))
+		}
+	}
+	return out
+}
+
+// TestOverwriteElsewhereKeepsBoth: a file open here is overwritten by
+// another client; the close here succeeds, S3 keeps the other version at
+// the name and this mount's at a sibling, and the mount shows both.
+func TestOverwriteElsewhereKeepsBoth(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	p := filepath.Join(dir, "f.txt")
+	if err := os.WriteFile(p, []byte("version 1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem.PutObject("f.txt", []byte("B's version"), nil) // another client
+	puts := mem.Counters()[s3backend.OpPut]
+	// Every byte rewritten: what the sibling holds does not depend on
+	// whether the old version was still at hand to patch.
+	if _, err := f.WriteAt([]byte("A's new text"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close after the file changed elsewhere: %v, want success (the data is kept)", err)
+	}
+	if got := string(getAll(t, mem, "f.txt")); got != "B's version" {
+		t.Errorf("S3 holds %q at the name, want the other writer's", got)
+	}
+	copies := conflictedCopies(t, mem, "f")
+	if len(copies) != 1 {
+		t.Fatalf("conflicted copies %v, want one", copies)
+	}
+	for k, v := range copies {
+		if v != "A's new text" || !strings.HasSuffix(k, ").txt") {
+			t.Errorf("%s holds %q, want this mount's bytes", k, v)
+		}
+	}
+	// The failed PUT rides on the request already sent: one refused, one
+	// to the sibling.
+	if n := mem.Counters()[s3backend.OpPut] - puts; n != 2 {
+		t.Errorf("%d PUTs, want 2 (refused, then the sibling)", n)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "B's version" {
+		t.Errorf("the mount shows %q, %v at the name, want the other writer's version", b, err)
+	}
+	if got := names(t, dir); len(got) != 2 || !slices.Contains(got, "f.txt") {
+		t.Errorf("the folder lists %v, want the file and its conflicted copy", got)
+	}
+	if n, list := fsys.Conflicts(); n != 1 || list[0].Path != "f.txt" {
+		t.Errorf("conflicts %d %v", n, list)
+	}
+}
+
+// TestRemovalKeepsNewerVersion: a removal of a file another client has
+// overwritten since it was read deletes nothing.
+func TestRemovalKeepsNewerVersion(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	p := filepath.Join(dir, "g.txt")
+	if err := os.WriteFile(p, []byte("v1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal(err)
+	}
+	mem.PutObject("g.txt", []byte("B's"), nil)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if got := string(getAll(t, mem, "g.txt")); got != "B's" {
+		t.Errorf("after the removal S3 holds %q, want the other writer's version kept", got)
+	}
+}
+
+// TestBothCreateTheSameName: a file created here under a name another
+// client took since goes beside it.
+func TestBothCreateTheSameName(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, _ := testMount(t, mem)
+	if _, err := os.Stat(filepath.Join(dir, "new.txt")); !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "new.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem.PutObject("new.txt", []byte("theirs"), nil)
+	f.WriteString("ours")
+	if err := f.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if got := string(getAll(t, mem, "new.txt")); got != "theirs" {
+		t.Errorf("the name holds %q", got)
+	}
+	if c := conflictedCopies(t, mem, "new"); len(c) != 1 {
+		t.Errorf("conflicted copies %v, want ours beside theirs", c)
+	}
+}
+
+// TestOverwriteOptionLastWriterWins: --on-conflict overwrite sends no
+// conditions.
+func TestOverwriteOptionLastWriterWins(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, _ := testMountWith(t, mem, Options{Overwrite: true})
+	p := filepath.Join(dir, "f.txt")
+	os.WriteFile(p, []byte("v1"), 0o644)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem.PutObject("f.txt", []byte("B's"), nil)
+	f.WriteString("A's")
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(getAll(t, mem, "f.txt")); got != "A's" || len(mem.Keys()) != 1 {
+		t.Errorf("S3 holds %q in %v, want the last writer's alone", got, mem.Keys())
+	}
+}
+
+// TestChmodOfFileChangedElsewhere: an attribute change whose object was
+// rewritten elsewhere does not put the old attributes on the new content.
+func TestChmodOfFileChangedElsewhere(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	p := filepath.Join(dir, "h.txt")
+	os.WriteFile(p, []byte("v1"), 0o644)
+	mem.PutObject("h.txt", []byte("B's"), map[string]string{"mode": "33188"})
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatalf("storing the attribute change: %v", err)
+	}
+	info, err := mem.Head(t.Context(), "h.txt")
+	if err != nil || info.Size != 3 || info.Metadata["mode"] != "33188" {
+		t.Errorf("S3 holds %+v, %v; want B's version with B's attributes", info, err)
+	}
+}
+
+// getAll reads key's whole object from mem.
+func getAll(t *testing.T, mem *s3backend.Memory, key string) []byte {
+	t.Helper()
+	rc, err := mem.Get(t.Context(), key, 0, -1, "")
+	if err != nil {
+		t.Fatalf("GET %s: %v", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
