@@ -39,6 +39,8 @@ type dirHandle struct {
 	pos   int // entries returned, the offset of the last one
 }
 
+var dots = [...]string{".", ".."}
+
 // dirPage is how many entries a handle takes from the listing at once.
 const dirPage = 512
 
@@ -58,6 +60,16 @@ func (d *Dir) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, u
 // lock), so dirHandle needs none.
 
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if h.pos < len(dots) {
+		// "." and "..", as on a local disk (readdir(3) shows them; some
+		// programs count on them). go-fuse answers READDIRPLUS for them.
+		h.pos++
+		in := h.dir.EmbeddedInode()
+		if _, parent := in.Parent(); h.pos == 2 && parent != nil {
+			in = parent
+		}
+		return &fuse.DirEntry{Name: dots[h.pos-1], Mode: syscall.S_IFDIR, Ino: in.StableAttr().Ino, Off: uint64(h.pos)}, 0
+	}
 	if h.l == nil {
 		if errno := h.open(ctx); errno != 0 {
 			return nil, errno
@@ -141,7 +153,7 @@ func (h *dirHandle) open(ctx context.Context) syscall.Errno {
 	}
 	l.MarkRead()
 	d.fsys.walking(dirKey)
-	*h = dirHandle{dir: d, dirKey: dirKey, l: l}
+	*h = dirHandle{dir: d, dirKey: dirKey, l: l, pos: h.pos}
 	return 0
 }
 

@@ -213,6 +213,9 @@ func (f *FS) MountOptions(fsName string, allowOther, debugLog bool) *fs.Options 
 		NegativeTimeout: &negTTL,
 		UID:             f.opts.UID,
 		GID:             f.opts.GID,
+		// The root's inode number, as stat shows it (go-fuse's default
+		// is 0, which some programs take for "no inode").
+		RootStableAttr: &fs.StableAttr{Ino: 1, Mode: syscall.S_IFDIR},
 		MountOptions: fuse.MountOptions{
 			FsName:     fsName,
 			Name:       "s3drive",
