@@ -216,6 +216,9 @@ func (f *FS) MountOptions(fsName string, allowOther, debugLog bool) *fs.Options 
 		// The root's inode number, as stat shows it (go-fuse's default
 		// is 0, which some programs take for "no inode").
 		RootStableAttr: &fs.StableAttr{Ino: 1, Mode: syscall.S_IFDIR},
+		// Modes are ours to the bit: a file created with mode 0 is 0000
+		// (go-fuse would show 0644 for it).
+		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
 			FsName:     fsName,
 			Name:       "s3drive",

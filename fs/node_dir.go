@@ -216,6 +216,14 @@ func applySetattr(m cache.Meta, in *fuse.SetAttrIn, fileType uint32) cache.Meta 
 	if mode, ok := in.GetMode(); ok {
 		m.Mode = fileType | mode&0o7777
 	}
+	if in.Valid&fuse.FATTR_KILL_SUIDGID != 0 && fileType != syscall.S_IFDIR {
+		// A chown or truncate the kernel leaves to us (HANDLE_KILLPRIV_V2):
+		// set-user-ID goes, and set-group-ID where it means "execute as".
+		m.Mode &^= syscall.S_ISUID
+		if m.Mode&syscall.S_IXGRP != 0 {
+			m.Mode &^= syscall.S_ISGID
+		}
+	}
 	if uid, ok := in.GetUID(); ok {
 		m.UID, m.HasUID = uid, true
 	}
@@ -224,6 +232,23 @@ func applySetattr(m cache.Meta, in *fuse.SetAttrIn, fileType uint32) cache.Meta 
 	}
 	if mtime, ok := in.GetMTime(); ok {
 		m.Mtime = mtime
+	}
+	return m
+}
+
+// ownedBy gives m the owner of the process creating it (ctx's caller), as
+// a local disk does, storing uid and gid only where they differ from the
+// mount's --uid and --gid: a single-user mount sends nothing new.
+func (f *FS) ownedBy(ctx context.Context, m cache.Meta) cache.Meta {
+	caller, ok := fuse.FromContext(ctx)
+	if !ok {
+		return m
+	}
+	if caller.Uid != f.opts.UID {
+		m.UID, m.HasUID = caller.Uid, true
+	}
+	if caller.Gid != f.opts.GID {
+		m.GID, m.HasGID = caller.Gid, true
 	}
 	return m
 }
@@ -249,7 +274,7 @@ func (d *Dir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.Ent
 	if errno != 0 {
 		return nil, errno
 	}
-	m := cache.Meta{Mode: syscall.S_IFDIR | mode&0o7777, Mtime: time.Now()}
+	m := d.fsys.ownedBy(ctx, cache.Meta{Mode: syscall.S_IFDIR | mode&0o7777, Mtime: time.Now()})
 	d.fsys.markLater(key+"/", m) // ticks dirKey's clock
 	d.fsys.clock.tick(key + "/")
 	d.fsys.cache.ClearNegative(key)
@@ -393,7 +418,7 @@ func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	file, errno := d.fsys.newLocalFile(key, mode)
+	file, errno := d.fsys.newLocalFile(ctx, key, mode)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
@@ -428,7 +453,7 @@ func (d *Dir) Symlink(ctx context.Context, target, name string, out *fuse.EntryO
 	if errno != 0 {
 		return nil, errno
 	}
-	m := cache.Meta{Mode: syscall.S_IFLNK | 0o777, Mtime: time.Now(), Target: target, IsSymlnk: true}
+	m := d.fsys.ownedBy(ctx, cache.Meta{Mode: syscall.S_IFLNK | 0o777, Mtime: time.Now(), Target: target, IsSymlnk: true})
 	info, err := d.fsys.be.Upload(ctx, key, strings.NewReader(target), int64(len(target)),
 		s3backend.PutOptions{ContentType: "text/plain", Metadata: encodeMeta(m)})
 	if err != nil {

@@ -91,13 +91,13 @@ var (
 
 // newLocalFile is a file created on this mount as key, empty and not yet
 // uploaded.
-func (f *FS) newLocalFile(key string, mode uint32) (*File, syscall.Errno) {
+func (f *FS) newLocalFile(ctx context.Context, key string, mode uint32) (*File, syscall.Errno) {
 	stage, err := f.createStage()
 	if err != nil {
 		return nil, toErrno(f.log, "create staging file", f.opts.StagingDir, err)
 	}
 	file := &File{fsys: f, stage: stage, dirty: true, local: true, streamOK: true,
-		meta: cache.Meta{Mode: syscall.S_IFREG | mode&0o7777, Mtime: time.Now()}}
+		meta: f.ownedBy(ctx, cache.Meta{Mode: syscall.S_IFREG | mode&0o7777, Mtime: time.Now()})}
 	file.mu.Lock()
 	file.journalLocked(key, false, false)
 	file.mu.Unlock()

@@ -1,6 +1,9 @@
 package fs
 
 import (
+	"os"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -38,5 +41,115 @@ func TestDotEntriesAndRootInode(t *testing.T) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(dir, &st); err != nil || st.Ino != 1 {
 		t.Errorf("root inode %d, %v; want 1", st.Ino, err)
+	}
+}
+
+// TestCreateModeZero: open(O_CREAT, 0) makes a file of mode 0000, which
+// stays so after upload and a fresh lookup.
+func TestCreateModeZero(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	p := filepath.Join(dir, "zero")
+	fd, err := syscall.Open(p, syscall.O_CREAT|syscall.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&0o7777 != 0 {
+		t.Errorf("mode while open %o, %v; want 0", st.Mode&0o7777, err)
+	}
+	syscall.Close(fd)
+	settle(t, fsys)
+	info, _ := mem.Head(t.Context(), "zero")
+	if info.Metadata["mode"] != "32768" {
+		t.Errorf("stored mode %q, want 32768 (S_IFREG|0)", info.Metadata["mode"])
+	}
+	dir2, _ := testMount(t, mem)
+	if err := syscall.Stat(filepath.Join(dir2, "zero"), &st); err != nil || st.Mode&0o7777 != 0 {
+		t.Errorf("mode on another mount %o, %v; want 0", st.Mode&0o7777, err)
+	}
+}
+
+// TestChownClearsSetID: a chown by the file's (non-root) owner clears the
+// set-user-ID and set-group-ID bits, as POSIX and local disks do.
+func TestChownClearsSetID(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMountTweaked(t, mem, Options{}, func(o *gofs.Options) { o.MountOptions.AllowOther = true })
+	os.Chmod(filepath.Dir(dir), 0o755) // the test's temporary folder, for the other user
+	os.Chmod(dir, 0o777)
+	p := filepath.Join(dir, "tool")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o6755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("chown", "65534:65534", p)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chown by the owner: %v %s", err, out)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil || st.Mode&0o6000 != 0 {
+		t.Errorf("mode after the owner's chown %o, %v; want the set-ID bits cleared", st.Mode&0o7777, err)
+	}
+	settle(t, fsys)
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := mem.Head(t.Context(), "tool"); info.Metadata["mode"] != "33261" { // S_IFREG|0755
+		t.Errorf("stored mode %q, want 33261", info.Metadata["mode"])
+	}
+}
+
+// TestNewFilesBelongToTheirCreator: a file, folder and link made by
+// another user belong to that user, also on a fresh mount, and the user
+// can chmod and append to the file; the mount's own user stores nothing.
+func TestNewFilesBelongToTheirCreator(t *testing.T) {
+	mem := s3backend.NewMemory()
+	allowOther := func(o *gofs.Options) { o.MountOptions.AllowOther = true }
+	root, fsys := testMountTweaked(t, mem, Options{}, allowOther)
+	os.Chmod(filepath.Dir(root), 0o755)
+	dir := filepath.Join(root, "shared")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777) // past the umask
+	as := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v as 65534: %v %s", args, err, out)
+		}
+	}
+	as("sh", "-c", "echo one > "+filepath.Join(dir, "theirs.txt"))
+	as("mkdir", filepath.Join(dir, "their-folder"))
+	as("ln", "-s", "theirs.txt", filepath.Join(dir, "their-link"))
+	as("chmod", "600", filepath.Join(dir, "theirs.txt"))
+	as("sh", "-c", "echo two >> "+filepath.Join(dir, "theirs.txt"))
+	if err := os.WriteFile(filepath.Join(dir, "mine.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if info, _ := mem.Head(t.Context(), "shared/mine.txt"); info.Metadata["uid"] != "" || info.Metadata["gid"] != "" {
+		t.Errorf("a file of the mount's own user stores %v", info.Metadata)
+	}
+	freshRoot, _ := testMountTweaked(t, mem, Options{}, allowOther)
+	fresh := filepath.Join(freshRoot, "shared")
+	for _, name := range []string{"theirs.txt", "their-folder", "their-link"} {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(filepath.Join(fresh, name), &st); err != nil || st.Uid != 65534 || st.Gid != 65534 {
+			t.Errorf("%s on a fresh mount: owner %d:%d, %v; want 65534:65534", name, st.Uid, st.Gid, err)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(fresh, "theirs.txt")); err != nil || string(b) != "one\ntwo\n" {
+		t.Errorf("theirs.txt: %q, %v", b, err)
 	}
 }
