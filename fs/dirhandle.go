@@ -167,6 +167,8 @@ func (f *FS) dirEntries(dirKey string, entries []cache.Entry) []fuse.DirEntry {
 			mode = syscall.S_IFDIR
 		} else if m, ok := f.cache.Known(dirKey + e.Name); ok && m.IsSymlnk {
 			mode = syscall.S_IFLNK
+		} else if ok {
+			mode = fileType(m)
 		}
 		out = append(out, fuse.DirEntry{Name: e.Name, Mode: mode})
 	}

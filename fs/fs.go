@@ -413,6 +413,9 @@ func (f *FS) attrFor(m cache.Meta, kind uint32, out *fuse.Attr) {
 	}
 	out.Mode = kind | perm
 	out.Size = uint64(m.Size)
+	if kind == syscall.S_IFCHR || kind == syscall.S_IFBLK {
+		out.Rdev = rdev(m)
+	}
 	if kind == syscall.S_IFDIR {
 		out.Size = 4096
 	}

@@ -18,7 +18,24 @@ const (
 	metaMode  = "mode"  // decimal st_mode, type bits included
 	metaUID   = "uid"
 	metaGID   = "gid"
+	metaRdev  = "rdev" // a device node's number (s3fs's name)
 )
+
+// fileType is the type of a file-like object: a regular file, or a FIFO,
+// socket or device node stored as a zero-byte object whose mode says so.
+func fileType(m cache.Meta) uint32 {
+	switch t := m.Mode & syscall.S_IFMT; t {
+	case syscall.S_IFIFO, syscall.S_IFSOCK, syscall.S_IFCHR, syscall.S_IFBLK:
+		return t
+	}
+	return syscall.S_IFREG
+}
+
+// rdev is a device node's number, or 0.
+func rdev(m cache.Meta) uint32 {
+	v, _ := strconv.ParseUint(m.Extra[metaRdev], 10, 32)
+	return uint32(v)
+}
 
 // dirContentType is what s3fs gives directory markers.
 const dirContentType = "application/x-directory"

@@ -2,6 +2,8 @@ package fs
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -134,7 +136,7 @@ func (d *Dir) resolvedChild(ctx context.Context, dirKey, name string, res resolv
 		return d.NewInode(ctx, &Symlink{fsys: d.fsys, meta: res.meta}, d.fsys.stable(syscall.S_IFLNK))
 	default:
 		if existing != nil {
-			if file, ok := existing.Operations().(*File); ok {
+			if file, ok := existing.Operations().(*File); ok && existing.StableAttr().Mode == fileType(res.meta) {
 				file.refresh(res.meta, dirKey, res.asOf)
 				file.fillAttr(out)
 				return existing
@@ -148,7 +150,7 @@ func (d *Dir) resolvedChild(ctx context.Context, dirKey, name string, res resolv
 		}
 		file := &File{fsys: d.fsys, meta: res.meta}
 		file.fillAttr(out)
-		return d.NewInode(ctx, file, d.fsys.stable(syscall.S_IFREG))
+		return d.NewInode(ctx, file, d.fsys.stable(fileType(res.meta)))
 	}
 }
 
@@ -431,10 +433,18 @@ func (d *Dir) Create(ctx context.Context, name string, flags uint32, mode uint32
 	return inode, h, d.fsys.openFlags(flags, true), 0
 }
 
-// Mknod supports regular files only (some programs create files with it).
+// Mknod makes regular files (some programs create files with it), and
+// FIFOs, sockets and device nodes: zero-byte objects whose mode carries
+// the type, and whose x-amz-meta-rdev the device number, as s3fs stores
+// them. The kernel gives them their local meaning (a pipe, a socket, the
+// device): opening one never reaches the drive.
 func (d *Dir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if mode&syscall.S_IFMT != syscall.S_IFREG {
-		return nil, syscall.EPERM
+	switch mode & syscall.S_IFMT {
+	case syscall.S_IFIFO, syscall.S_IFSOCK, syscall.S_IFCHR, syscall.S_IFBLK:
+		return d.mknodSpecial(ctx, name, mode, dev, out)
+	case syscall.S_IFREG, 0:
+	default:
+		return nil, syscall.EINVAL
 	}
 	inode, fh, _, errno := d.Create(ctx, name, syscall.O_WRONLY, mode, out)
 	if errno != 0 {
@@ -446,6 +456,32 @@ func (d *Dir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, o
 	}
 	h.Release(ctx)
 	return inode, 0
+}
+
+func (d *Dir) mknodSpecial(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	_, key, errno := d.newEntry(name, false)
+	if errno != 0 {
+		return nil, errno
+	}
+	m := d.fsys.ownedBy(ctx, cache.Meta{Mode: mode&syscall.S_IFMT | mode&0o7777, Mtime: time.Now()})
+	if t := mode & syscall.S_IFMT; t == syscall.S_IFCHR || t == syscall.S_IFBLK {
+		m.Extra = map[string]string{metaRdev: strconv.FormatUint(uint64(dev), 10)}
+	}
+	cond := s3backend.Conditions{IfNoneMatch: !d.fsys.opts.Overwrite}
+	info, err := d.fsys.be.Upload(ctx, key, strings.NewReader(""), 0,
+		s3backend.PutOptions{ContentType: "application/octet-stream", Metadata: encodeMeta(m), Cond: cond})
+	if errors.Is(err, s3backend.ErrPrecondition) {
+		return nil, syscall.EEXIST // made elsewhere a moment ago
+	}
+	if err != nil {
+		return nil, toErrno(d.fsys.log, "mknod", key, err)
+	}
+	m.ETag, m.LastModified = info.ETag, info.LastModified
+	d.fsys.recordUpload(key, m)
+	d.fsys.cache.ClearNegative(key)
+	file := &File{fsys: d.fsys, meta: m}
+	file.fillAttr(&out.Attr)
+	return d.NewInode(ctx, file, d.fsys.stable(fileType(m))), 0
 }
 
 func (d *Dir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {

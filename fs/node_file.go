@@ -192,7 +192,7 @@ func (f *File) fillAttr(out *fuse.Attr) {
 		m.Size = f.stageSize
 	}
 	f.mu.Unlock()
-	f.fsys.attrFor(m, syscall.S_IFREG, out)
+	f.fsys.attrFor(m, fileType(m), out)
 }
 
 // adoptMin is the size from which a written file joins the data cache.
@@ -466,7 +466,7 @@ func (f *File) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 		}
 	}
 	old := f.meta
-	f.meta = applySetattr(f.meta, in, syscall.S_IFREG)
+	f.meta = applySetattr(f.meta, in, fileType(f.meta))
 	if _, ok := in.GetMTime(); ok {
 		f.mtimeSet = true
 	}

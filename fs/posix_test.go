@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"fmt"
 	"os"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -152,4 +153,62 @@ func TestNewFilesBelongToTheirCreator(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(fresh, "theirs.txt")); err != nil || string(b) != "one\ntwo\n" {
 		t.Errorf("theirs.txt: %q, %v", b, err)
 	}
+}
+
+// TestSpecialFiles: a FIFO, a unix socket and a character device made in
+// the mount keep their type (and device number) after a remount, stored
+// as s3fs stores them: zero-byte objects whose mode says what they are.
+func TestSpecialFiles(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	if err := syscall.Mkfifo(filepath.Join(dir, "p"), 0o644); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: filepath.Join(dir, "s")}); err != nil {
+		t.Fatalf("binding a unix socket in the mount: %v", err)
+	}
+	syscall.Close(fd)
+	dev := 1<<8 | 3 // makedev(1, 3): /dev/null's
+	if err := syscall.Mknod(filepath.Join(dir, "null"), syscall.S_IFCHR|0o666, dev); err != nil {
+		t.Fatalf("mknod c 1 3: %v", err)
+	}
+	settle(t, fsys)
+	if info, _ := mem.Head(t.Context(), "null"); info.Size != 0 || info.Metadata["mode"] != fmt.Sprint(syscall.S_IFCHR|0o666&^umask()) || info.Metadata["rdev"] != "259" {
+		t.Errorf("the device's object: %+v, want 0 bytes, mode S_IFCHR|0666 less the umask, rdev 259", info)
+	}
+	fresh, _ := testMount(t, mem)
+	for name, want := range map[string]uint32{"p": syscall.S_IFIFO, "s": syscall.S_IFSOCK, "null": syscall.S_IFCHR} {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(filepath.Join(fresh, name), &st); err != nil || st.Mode&syscall.S_IFMT != want {
+			t.Errorf("%s after a remount: mode %o, %v; want type %o", name, st.Mode, err, want)
+		}
+		if name == "null" && st.Rdev != uint64(dev) {
+			t.Errorf("device number %d, want %d", st.Rdev, dev)
+		}
+	}
+	// The FIFO works as one: the kernel's, never the drive's.
+	go func() {
+		w, err := os.OpenFile(filepath.Join(fresh, "p"), os.O_WRONLY, 0)
+		if err == nil {
+			w.WriteString("through the pipe")
+			w.Close()
+		}
+	}()
+	if b, err := os.ReadFile(filepath.Join(fresh, "p")); err != nil || string(b) != "through the pipe" {
+		t.Errorf("reading the FIFO: %q, %v", b, err)
+	}
+	if err := os.Remove(filepath.Join(fresh, "p")); err != nil {
+		t.Errorf("rm of a FIFO: %v", err)
+	}
+}
+
+// umask is the process's file mode creation mask.
+func umask() uint32 {
+	old := syscall.Umask(0)
+	syscall.Umask(old)
+	return uint32(old)
 }

@@ -40,7 +40,7 @@ func metaName(attr string) (string, syscall.Errno) {
 		return "", syscall.ENOTSUP // security.*, trusted.*, system.*: S3 has none
 	}
 	switch name {
-	case metaMtime, metaMode, metaUID, metaGID:
+	case metaMtime, metaMode, metaUID, metaGID, metaRdev:
 		return "", syscall.EPERM
 	}
 	if strings.HasPrefix(name, "s3.") || strings.HasPrefix(name, "s3drive.") {
@@ -109,7 +109,7 @@ func (f *File) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	}
 	name, ok := strings.CutPrefix(attr, xattrUser)
 	v, found := m.Extra[name]
-	if !ok || !found {
+	if !ok || !found || name == metaRdev {
 		return 0, syscall.ENODATA
 	}
 	return copyOut(dest, []byte(v))
@@ -121,7 +121,9 @@ func (f *File) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 	f.mu.Unlock()
 	names := make([]string, 0, len(m.Extra)+1)
 	for k := range m.Extra {
-		names = append(names, xattrUser+k)
+		if k != metaRdev { // an attribute (stat's), not user metadata
+			names = append(names, xattrUser+k)
+		}
 	}
 	sort.Strings(names)
 	if !local && m.ETag != "" {
