@@ -92,7 +92,6 @@ type FS struct {
 	directMmap atomic.Bool
 	log        *slog.Logger
 	root       *Dir
-	started    time.Time
 
 	headSlots chan struct{}
 	pendingMu sync.Mutex // protects pending
@@ -169,7 +168,7 @@ func New(opts Options) (*FS, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	f := &FS{
-		opts: opts, be: opts.Backend, cache: opts.Cache, data: opts.Data, journal: opts.Journal, log: opts.Logger, started: time.Now(),
+		opts: opts, be: opts.Backend, cache: opts.Cache, data: opts.Data, journal: opts.Journal, log: opts.Logger,
 		headSlots: make(chan struct{}, opts.HeadConcurrency),
 		pending:   map[string]*headCall{}, dirty: map[*File]struct{}{}, hidden: map[string]bool{},
 	}
@@ -434,7 +433,11 @@ func (f *FS) attrFor(m cache.Meta, kind uint32, out *fuse.Attr) {
 		t = m.LastModified
 	}
 	if t.IsZero() {
-		t = f.started
+		// A folder without a marker has no time of its own in S3: the
+		// epoch, as s3fs shows, the same on every mount and machine (the
+		// mount's start time would change at each remount, and rsync -t
+		// would see every such folder changed).
+		t = time.Unix(0, 0)
 	}
 	out.SetTimes(&t, &t, &t)
 }

@@ -41,8 +41,11 @@ var errCutShort = errors.New("listing cut short")
 const resolveTries = 3
 
 func kindOf(m cache.Meta) kind {
-	if m.IsSymlnk {
+	switch {
+	case m.IsSymlnk:
 		return kindSymlink
+	case m.Mode&syscall.S_IFMT == syscall.S_IFDIR:
+		return kindDir // s3fs's old folder object: "name", no slash (see decodeMeta)
 	}
 	return kindFile
 }

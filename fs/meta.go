@@ -21,6 +21,10 @@ const (
 	metaRdev  = "rdev" // a device node's number (s3fs's name)
 )
 
+// oldFolderPerm is the permission of an old-style s3fs folder object
+// that carries no mode.
+const oldFolderPerm = 0o755
+
 // fileType is the type of a file-like object: a regular file, or a FIFO,
 // socket or device node stored as a zero-byte object whose mode says so.
 func fileType(m cache.Meta) uint32 {
@@ -82,6 +86,11 @@ func decodeMeta(info s3backend.ObjectInfo) cache.Meta {
 		m.GID, m.HasGID = uint32(v), true
 	}
 	m.IsSymlnk = m.Mode&syscall.S_IFMT == syscall.S_IFLNK
+	if info.ContentType == dirContentType && !strings.HasSuffix(info.Key, "/") && m.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		// s3fs before 1.8x marked a folder with the key "name", no slash,
+		// of this type: it is the folder "name".
+		m.Mode = syscall.S_IFDIR | oldFolderPerm | m.Mode&0o7777
+	}
 	for k, v := range md {
 		switch k {
 		case metaMtime, metaMode, metaUID, metaGID:

@@ -212,3 +212,46 @@ func umask() uint32 {
 	syscall.Umask(old)
 	return uint32(old)
 }
+
+// TestImplicitFolderTimeIsStable: a folder with no marker shows the same
+// time on every mount (the epoch, as s3fs).
+func TestImplicitFolderTimeIsStable(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("implicit/f.txt", []byte("x"), nil)
+	var times []int64
+	for range 2 {
+		dir, _ := testMount(t, mem)
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(dir, "implicit"), &st); err != nil {
+			t.Fatal(err)
+		}
+		times = append(times, st.Mtim.Sec)
+	}
+	if times[0] != 0 || times[1] != 0 {
+		t.Errorf("implicit folder mtimes %v on two mounts, want the epoch on both", times)
+	}
+}
+
+// TestOldStyleFolderObject: s3fs before 1.8x marked a folder with a key
+// without the slash and Content-Type application/x-directory; beside
+// old/x it is the folder old holding x, listed once.
+func TestOldStyleFolderObject(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.Upload(t.Context(), "old", strings.NewReader(""), 0, s3backend.PutOptions{ContentType: "application/x-directory"})
+	mem.PutObject("old/x", []byte("x"), nil)
+	mem.Upload(t.Context(), "empty", strings.NewReader(""), 0, s3backend.PutOptions{ContentType: "application/x-directory"})
+	dir, _ := testMount(t, mem)
+	// old is listed once, as a folder (the listing shows its slash too);
+	// empty's type shows once it is looked up (a listing has no types).
+	if got := names(t, dir); strings.Join(got, ",") != "empty,old/" {
+		t.Errorf("the root lists %v, want empty and old/ once each", got)
+	}
+	for _, name := range []string{"old", "empty"} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || !st.IsDir() {
+			t.Errorf("%s: %v, %v; want a folder", name, st, err)
+		}
+	}
+	if got := names(t, filepath.Join(dir, "old")); strings.Join(got, ",") != "x" {
+		t.Errorf("old holds %v, want x", got)
+	}
+}
