@@ -21,6 +21,10 @@ const (
 	flagSymlink
 	flagLastModified
 	flagMtime
+	// Times added after the first release of the format, at the end of
+	// the entry: an older reader ignores them.
+	flagCtime
+	flagAtime
 )
 
 // encodeStored returns m in the store's format.
@@ -36,6 +40,8 @@ func encodeStored(m *Meta) []byte {
 	set(flagSymlink, m.IsSymlnk)
 	set(flagLastModified, !m.LastModified.IsZero())
 	set(flagMtime, !m.Mtime.IsZero())
+	set(flagCtime, !m.Ctime.IsZero())
+	set(flagAtime, !m.Atime.IsZero())
 	b := make([]byte, 0, 64+len(m.ETag)+len(m.Target))
 	b = append(b, storeFormat)
 	b = binary.AppendUvarint(b, flags)
@@ -60,6 +66,12 @@ func encodeStored(m *Meta) []byte {
 	slices.Sort(keys)
 	for _, k := range keys {
 		b = appendString(appendString(b, k), m.Extra[k])
+	}
+	if flags&flagCtime != 0 {
+		b = appendTime(b, m.Ctime)
+	}
+	if flags&flagAtime != 0 {
+		b = appendTime(b, m.Atime)
 	}
 	return b
 }
@@ -105,6 +117,12 @@ func decodeStored(v []byte) (Meta, error) {
 			k := r.string()
 			m.Extra[k] = r.string()
 		}
+	}
+	if flags&flagCtime != 0 {
+		m.Ctime = r.time()
+	}
+	if flags&flagAtime != 0 {
+		m.Atime = r.time()
 	}
 	if r.err {
 		return Meta{}, errCorrupt

@@ -43,6 +43,11 @@ type Meta struct {
 	Extra map[string]string `json:"x,omitempty"`
 	// StorageClass as S3 reported it ("" until a HEAD showed it).
 	StorageClass string `json:"c,omitempty"`
+	// Ctime is when the attributes or content last changed (x-amz-meta-ctime),
+	// Atime the access time utimensat set (x-amz-meta-atime); zero where
+	// the object has none (then mtime stands for both).
+	Ctime time.Time `json:"ct,omitzero"`
+	Atime time.Time `json:"at,omitzero"`
 }
 
 // Observed is what a listing says of an object.

@@ -439,7 +439,14 @@ func (f *FS) attrFor(m cache.Meta, kind uint32, out *fuse.Attr) {
 		// would see every such folder changed).
 		t = time.Unix(0, 0)
 	}
-	out.SetTimes(&t, &t, &t)
+	atime, ctime := t, t
+	if !m.Atime.IsZero() {
+		atime = m.Atime
+	}
+	if !m.Ctime.IsZero() {
+		ctime = m.Ctime
+	}
+	out.SetTimes(&atime, &t, &ctime)
 }
 
 // stable returns the identity of a new inode. Numbers come from a counter:

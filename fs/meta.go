@@ -19,6 +19,8 @@ const (
 	metaUID   = "uid"
 	metaGID   = "gid"
 	metaRdev  = "rdev" // a device node's number (s3fs's name)
+	metaCtime = "ctime"
+	metaAtime = "atime"
 )
 
 // oldFolderPerm is the permission of an old-style s3fs folder object
@@ -62,6 +64,12 @@ func encodeMeta(m cache.Meta) map[string]string {
 	if m.HasGID {
 		md[metaGID] = strconv.FormatUint(uint64(m.GID), 10)
 	}
+	if !m.Ctime.IsZero() {
+		md[metaCtime] = formatMtime(m.Ctime)
+	}
+	if !m.Atime.IsZero() {
+		md[metaAtime] = formatMtime(m.Atime)
+	}
 	return md
 }
 
@@ -75,6 +83,12 @@ func decodeMeta(info s3backend.ObjectInfo) cache.Meta {
 	md := info.Metadata
 	if t, ok := parseMtime(md[metaMtime]); ok {
 		m.Mtime = t
+	}
+	if t, ok := parseMtime(md[metaCtime]); ok {
+		m.Ctime = t
+	}
+	if t, ok := parseMtime(md[metaAtime]); ok {
+		m.Atime = t
 	}
 	if v, err := strconv.ParseUint(md[metaMode], 10, 32); err == nil && v != 0 {
 		m.Mode = uint32(v)
@@ -93,7 +107,7 @@ func decodeMeta(info s3backend.ObjectInfo) cache.Meta {
 	}
 	for k, v := range md {
 		switch k {
-		case metaMtime, metaMode, metaUID, metaGID:
+		case metaMtime, metaMode, metaUID, metaGID, metaCtime, metaAtime:
 		default:
 			if m.Extra == nil {
 				m.Extra = map[string]string{}

@@ -235,6 +235,12 @@ func applySetattr(m cache.Meta, in *fuse.SetAttrIn, fileType uint32) cache.Meta 
 	if mtime, ok := in.GetMTime(); ok {
 		m.Mtime = mtime
 	}
+	if atime, ok := in.GetATime(); ok {
+		m.Atime = atime
+	}
+	if in.Valid&(fuse.FATTR_MODE|fuse.FATTR_UID|fuse.FATTR_GID|fuse.FATTR_MTIME|fuse.FATTR_ATIME|fuse.FATTR_SIZE|fuse.FATTR_KILL_SUIDGID) != 0 {
+		m.Ctime = time.Now() // every change of attributes, as stat(2) counts them
+	}
 	return m
 }
 

@@ -290,6 +290,7 @@ func (f *File) setDirtyLocked() {
 	}
 	f.dirty = true
 	f.meta.Mtime = time.Now()
+	f.meta.Ctime = f.meta.Mtime
 	f.mtimeSet = false
 	// Writing to a set-user-ID or set-group-ID file clears those bits, as
 	// on a local disk (the kernel leaves it to us: HANDLE_KILLPRIV_V2).
@@ -533,9 +534,11 @@ func (f *File) metaDue() {
 // metaRetry spaces retries of a deferred attribute change that failed.
 const metaRetry = 5 * time.Second
 
+// sameAttrs reports whether a and b store the same attributes; ctime
+// follows the others (a change of it alone is not worth a copy).
 func sameAttrs(a, b cache.Meta) bool {
 	return a.Mode == b.Mode && a.UID == b.UID && a.GID == b.GID && a.HasUID == b.HasUID &&
-		a.HasGID == b.HasGID && a.Mtime.Equal(b.Mtime)
+		a.HasGID == b.HasGID && a.Mtime.Equal(b.Mtime) && a.Atime.Equal(b.Atime)
 }
 
 // rewriteMetaLocked stores f.meta's attributes on the existing object with

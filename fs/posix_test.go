@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/s3drive/s3drive/s3backend"
 )
@@ -253,5 +254,45 @@ func TestOldStyleFolderObject(t *testing.T) {
 	}
 	if got := names(t, filepath.Join(dir, "old")); strings.Join(got, ",") != "x" {
 		t.Errorf("old holds %v, want x", got)
+	}
+}
+
+// TestCtimeAndAtime: chmod moves ctime and keeps mtime; touch -a sets the
+// access time alone; both hold on a fresh mount. Reads move neither.
+func TestCtimeAndAtime(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	p := filepath.Join(dir, "f.txt")
+	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Unix(1_500_000_000, 0)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("touch", "-a", "-d", "@1900000000", p).CombinedOutput(); err != nil {
+		t.Fatalf("touch -a: %v %s", err, out)
+	}
+	os.ReadFile(p)
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	fresh, _ := testMount(t, mem)
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(fresh, "f.txt"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mtim.Sec != old.Unix() {
+		t.Errorf("mtime %d, want %d kept by chmod and touch -a", st.Mtim.Sec, old.Unix())
+	}
+	if st.Atim.Sec != 1_900_000_000 {
+		t.Errorf("atime %d, want 1900000000", st.Atim.Sec)
+	}
+	if age := time.Since(time.Unix(st.Ctim.Sec, 0)); age < 0 || age > time.Minute {
+		t.Errorf("ctime %d, want the time of the chmod (now)", st.Ctim.Sec)
 	}
 }

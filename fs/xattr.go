@@ -40,7 +40,7 @@ func metaName(attr string) (string, syscall.Errno) {
 		return "", syscall.ENOTSUP // security.*, trusted.*, system.*: S3 has none
 	}
 	switch name {
-	case metaMtime, metaMode, metaUID, metaGID, metaRdev:
+	case metaMtime, metaMode, metaUID, metaGID, metaRdev, metaCtime, metaAtime:
 		return "", syscall.EPERM
 	}
 	if strings.HasPrefix(name, "s3.") || strings.HasPrefix(name, "s3drive.") {
