@@ -65,6 +65,9 @@ type Options struct {
 	// carries it instead of a copy of its own (default 2 s). Fsync, close
 	// and unmount store it at once.
 	MetaDelay time.Duration
+	// PrefixRoot: the mount's root is a folder in the bucket (a prefix),
+	// whose marker holds the root's attributes.
+	PrefixRoot bool
 	// Overwrite makes writes unconditional: the last writer wins, and a
 	// version written elsewhere since this mount read a file is replaced
 	// without a trace (--on-conflict overwrite). Off, a write whose name
@@ -123,6 +126,8 @@ type FS struct {
 
 	conflicts     conflicts
 	conflictCount atomic.Int64
+
+	rootLoaded atomic.Bool // the root's marker was read (loadRoot)
 
 	awaitMu sync.Mutex // protects awaited
 	// awaited are keys an upload link may fill, until when (sharelinks.go).

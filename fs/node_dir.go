@@ -156,8 +156,25 @@ func (d *Dir) resolvedChild(ctx context.Context, dirKey, name string, res resolv
 
 func (d *Dir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	dirKey, _ := d.key()
+	if dirKey == "" {
+		d.fsys.loadRoot(ctx)
+	}
 	d.fsys.attrFor(d.fsys.dirMeta(dirKey), syscall.S_IFDIR, &out.Attr)
 	return 0
+}
+
+// loadRoot reads a prefix mount's root attributes from the prefix's marker,
+// once per mount: one HEAD (a listing shows no attributes).
+func (f *FS) loadRoot(ctx context.Context) {
+	if !f.opts.PrefixRoot || f.rootLoaded.Load() || f.be.Offline() {
+		return
+	}
+	if _, ok := f.pendingMarker(""); ok {
+		return
+	}
+	if _, err := f.headOnce(ctx, ""); err == nil || errors.Is(err, s3backend.ErrNotFound) {
+		f.rootLoaded.Store(true)
+	}
 }
 
 // dirMeta is what is known of a folder's attributes: those not yet written
@@ -178,12 +195,20 @@ func (d *Dir) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn,
 		return syscall.EROFS
 	}
 	dirKey, ok := d.key()
-	if !ok || dirKey == "" {
-		// The root has no object to carry attributes.
-		return d.Getattr(ctx, fh, out)
+	if !ok {
+		return syscall.ENOENT
 	}
 	m := applySetattr(d.fsys.dirMeta(dirKey), in, syscall.S_IFDIR)
-	d.fsys.markLater(dirKey, m)
+	switch {
+	case dirKey != "" || d.fsys.opts.PrefixRoot:
+		// A prefix mount's root has a marker of its own: the prefix's,
+		// "clients/acme/" (the key "" here).
+		d.fsys.markLater(dirKey, m)
+	default:
+		// A bucket's root has no key to carry attributes: they live in
+		// the metadata store of this cache directory alone.
+		d.fsys.cache.Put(dirKey, m)
+	}
 	d.fsys.attrFor(m, syscall.S_IFDIR, &out.Attr)
 	return 0
 }

@@ -296,3 +296,32 @@ func TestCtimeAndAtime(t *testing.T) {
 		t.Errorf("ctime %d, want the time of the chmod (now)", st.Ctim.Sec)
 	}
 }
+
+// TestRootAttributes: touch and chmod of a prefix mount's root are stored
+// on the prefix's marker and hold on a fresh mount; a bucket root keeps
+// them in its metadata store.
+func TestRootAttributes(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("f.txt", []byte("x"), nil)
+	dir, fsys := testMountWith(t, mem, Options{PrefixRoot: true})
+	if out, err := exec.Command("touch", "-d", "@1000000000", dir).CombinedOutput(); err != nil {
+		t.Fatalf("touch the root: %v %s", err, out)
+	}
+	if err := os.Chmod(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.sendWaiting(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := mem.Head(t.Context(), ""); err != nil || info.Metadata["mtime"] != "1000000000" {
+		t.Fatalf("the prefix's marker: %+v, %v", info, err)
+	}
+	fresh, _ := testMountWith(t, mem, Options{PrefixRoot: true})
+	var st syscall.Stat_t
+	if err := syscall.Stat(fresh, &st); err != nil || st.Mtim.Sec != 1_000_000_000 || st.Mode&0o777 != 0o750 {
+		t.Errorf("the root on a fresh mount: mtime %d mode %o, %v; want 1000000000 and 750", st.Mtim.Sec, st.Mode&0o777, err)
+	}
+	if got := names(t, fresh); strings.Join(got, ",") != "f.txt" {
+		t.Errorf("the root lists %v: its own marker must not show", got)
+	}
+}

@@ -312,7 +312,7 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		Backend: be, Cache: mc, Data: data, Passthrough: flags.passthrough, StagingDir: filepath.Join(stateDir, "staging"), Journal: jr, Mountpoint: mountpoint,
 		ReadOnly: flags.readOnly, UID: flags.uid, GID: flags.gid, FileMode: fileMode, DirMode: dirMode,
 		MaxInodes: flags.maxInodes, ListPageSize: flags.listPage, LinkExpiry: flags.linkExpiry,
-		Overwrite: flags.onConflict == "overwrite", Logger: log,
+		Overwrite: flags.onConflict == "overwrite", PrefixRoot: prefix != "", Logger: log,
 	})
 	if err != nil {
 		return err
