@@ -132,6 +132,9 @@ func TestStoreSurvivesReopen(t *testing.T) {
 	c, _ := newTestCache(t, path)
 	want := Meta{Size: 7, ETag: "abc", Mode: 0o100644, Mtime: time.Unix(1600000000, 5), HasUID: true, UID: 42}
 	c.Put("a/b.txt", want)
+	// The root's key is empty, which the database refuses: a batch with
+	// it must still store (the root's and everyone else's).
+	c.Put("", Meta{Mode: 0o40750, Mtime: time.Unix(1_000_000_000, 0)})
 	c.Put("gone", Meta{})
 	c.Delete("gone")
 	if _, err := Open(Options{StorePath: path}); err == nil {
@@ -145,6 +148,9 @@ func TestStoreSurvivesReopen(t *testing.T) {
 	got, ok := c2.Known("a/b.txt")
 	if !ok || got.ETag != want.ETag || !got.Mtime.Equal(want.Mtime) || got.UID != 42 || got.Mode != want.Mode {
 		t.Fatalf("after reopen: %+v, %v", got, ok)
+	}
+	if root, ok := c2.Known(""); !ok || root.Mode != 0o40750 || root.Mtime.Unix() != 1_000_000_000 {
+		t.Errorf("the root's entry after reopen: %+v, %v", root, ok)
 	}
 	if _, ok := c2.Known("gone"); ok {
 		t.Fatal("deleted entry came back")

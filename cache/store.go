@@ -124,7 +124,20 @@ func (s *Store) flush() {
 	}
 }
 
+// rootKey stands for the empty key (the mount's root) in the database,
+// which takes no empty keys. No object of a mount has it: it would be a
+// folder with an empty name.
+const rootKey = "/"
+
+func dbKey(key string) string {
+	if key == "" {
+		return rootKey
+	}
+	return key
+}
+
 func (s *Store) queue(key string, m *Meta) {
+	key = dbKey(key)
 	s.mu.Lock()
 	s.pending[key] = m
 	n := len(s.pending)
@@ -139,6 +152,7 @@ func (s *Store) queue(key string, m *Meta) {
 
 // Get reads key's entry.
 func (s *Store) Get(key string) (Meta, bool) {
+	key = dbKey(key)
 	s.mu.Lock()
 	p, queued := s.pending[key]
 	s.mu.Unlock()
