@@ -286,10 +286,14 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		return explainCheck(err, bucket, prefix, flags.endpoint)
 	}
 	if !flags.readOnly && flags.onConflict == "copy" {
-		sup := conditionSupport(ctx, stateDir, be, log)
+		sup, probed := conditionSupport(ctx, stateDir, be, log)
 		be.UseConditions(sup)
 		if !sup.Put || !sup.Copy {
-			log.Warn("the server ignores some conditional writes: each such write is checked by a HEAD first, which a write elsewhere in between can still overtake",
+			level := slog.LevelInfo // said when first found
+			if probed {
+				level = slog.LevelWarn
+			}
+			log.Log(ctx, level, "the server ignores some conditional writes: each such write is checked by a HEAD first, which a write elsewhere in between can still overtake",
 				"put_honoured", sup.Put, "copy_honoured", sup.Copy)
 		}
 	}

@@ -65,19 +65,19 @@ func warnOtherPending(cacheDir, stateDir string, log *slog.Logger) {
 // conditionSupport is what the server does with conditional writes: found
 // by a probe at the first writable mount of a state directory, and kept in
 // it (conditions.json) so later mounts send nothing to learn it again.
-func conditionSupport(ctx context.Context, stateDir string, be *s3backend.S3, log *slog.Logger) s3backend.ConditionSupport {
+// probed says the answer is new (not read from the file).
+func conditionSupport(ctx context.Context, stateDir string, be *s3backend.S3, log *slog.Logger) (sup s3backend.ConditionSupport, probed bool) {
 	path := filepath.Join(stateDir, "conditions.json")
-	var sup s3backend.ConditionSupport
 	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &sup) == nil {
-		return sup
+		return sup, false
 	}
 	sup, err := be.ProbeConditions(ctx)
 	if err != nil {
 		// No write here (read-only credentials): nothing to condition.
 		log.Debug("conditional writes not probed", "err", err)
-		return s3backend.ConditionSupport{Put: true, Copy: true}
+		return s3backend.ConditionSupport{Put: true, Copy: true}, false
 	}
 	b, _ := json.Marshal(sup)
 	os.WriteFile(path, b, 0o600)
-	return sup
+	return sup, true
 }
