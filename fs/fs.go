@@ -128,6 +128,7 @@ type FS struct {
 	conflictCount atomic.Int64
 
 	rootLoaded atomic.Bool // the root's marker was read (loadRoot)
+	parked     parkedFetchers
 
 	awaitMu sync.Mutex // protects awaited
 	// awaited are keys an upload link may fill, until when (sharelinks.go).
@@ -181,6 +182,7 @@ func New(opts Options) (*FS, error) {
 	f.listCalls = map[string]*listCall{}
 	f.walkSlots = make(chan struct{}, walkListings)
 	f.inodes = newInodeBudget(opts.MaxInodes)
+	f.parked = newParkedFetchers()
 	f.clock = newChangeClock()
 	f.deletes = newDeferredDeletes(opts.Backend, opts.Logger)
 	f.be = f.deletes

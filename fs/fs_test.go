@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -702,15 +703,15 @@ func TestDataCacheReadsOnce(t *testing.T) {
 	}
 	f.Close()
 	if g := gets(); g != 1 {
-		t.Errorf("a 4 KiB read cost %d GETs, want 1 (its 16 MiB chunk)", g)
+		t.Errorf("a 4 KiB read cost %d GETs, want 1 (its MiB)", g)
 	}
 
 	if got, err := os.ReadFile(filepath.Join(dir, "movie.bin")); err != nil || !slices.Equal(got, data) {
 		t.Fatalf("first read: %v", err)
 	}
 	first := gets() - 1
-	if first != 3 {
-		t.Errorf("reading 40 MiB cost %d GETs, want 3 chunks of 16 MiB", first)
+	if first != 4 {
+		t.Errorf("reading 40 MiB cost %d GETs, want 4: the first read's MiB, then runs of 16 MiB", first)
 	}
 	if dc.Size() != int64(len(data)) {
 		t.Errorf("data cache holds %d bytes, want the whole file", dc.Size())
@@ -1100,5 +1101,34 @@ func TestLargeRemovalGoesInParallelBatches(t *testing.T) {
 		if !strings.HasSuffix(k, "/") {
 			t.Errorf("files (%s) went after a marker: %v", k, firstKeys)
 		}
+	}
+}
+
+// TestTypeSniffReadsLittle: a file manager checking a file's type reads
+// its first KiB, on every view. The first look fetches the MiB it touches,
+// not a 16 MiB run, and the second is served from what the first kept.
+func TestTypeSniffReadsLittle(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("video.mkv", make([]byte, 80<<20), nil)
+	dc, err := cache.OpenData(t.TempDir(), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := testMountWith(t, mem, Options{Data: dc})
+	sniff := func() {
+		t.Helper()
+		out, err := exec.Command("head", "-c", "4096", filepath.Join(dir, "video.mkv")).Output()
+		if err != nil || len(out) != 4096 {
+			t.Fatalf("head -c 4096: %d bytes, %v", len(out), err)
+		}
+	}
+	sniff()
+	gets := mem.Counters()[s3backend.OpGet]
+	sniff()
+	if again := mem.Counters()[s3backend.OpGet] - gets; again != 0 {
+		t.Errorf("the second look sent %d GETs, want 0", again)
+	}
+	if read := mem.BytesServed(); read > 4<<20 {
+		t.Errorf("two looks read %d bytes from S3, want ≤ 4 MiB", read)
 	}
 }

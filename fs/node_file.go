@@ -171,6 +171,9 @@ func (f *File) OnForget() {
 	f.fsys.inodes.forgotten(f.EmbeddedInode())
 	f.mu.Lock()
 	pending := f.dirty || f.metaPending
+	if fe := f.fetch; fe != nil && fe.refs == 0 {
+		f.fsys.parked.lru.Remove(fe) // ended by dropParked
+	}
 	f.mu.Unlock()
 	if key, ok := f.key(); ok && pending {
 		f.fsys.orphans.Store(key, f)
@@ -389,17 +392,28 @@ func (f *File) openCached() (fs.FileHandle, bool) {
 // with a reference the caller gives back with releaseFetcher.
 func (f *File) fetcherFor(key string, m cache.Meta) (*fetcher, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if fe := f.fetch; fe != nil && fe.etag == m.ETag && !fe.broken() {
-		fe.refs++
-		return fe, nil
+	old := f.fetch
+	if old != nil && old.etag == m.ETag && !old.broken() {
+		if old.refs == 0 {
+			f.fsys.parked.lru.Remove(old) // read again: no longer parked
+		}
+		old.refs++
+		f.mu.Unlock()
+		return old, nil
 	}
 	fe, err := f.fsys.newFetcher(key, m.ETag, m.Size)
 	if err != nil {
+		f.mu.Unlock()
 		return nil, err
 	}
 	fe.refs = 1
 	f.fetch = fe // a previous one ends with its last reader
+	if old != nil && old.refs == 0 {
+		// Parked, of a version the file no longer is (or broken): the
+		// LRU's eviction ends it (dropParked).
+		f.fsys.parked.lru.Remove(old)
+	}
+	f.mu.Unlock()
 	return fe, nil
 }
 
@@ -407,11 +421,15 @@ func (f *File) releaseFetcher(fe *fetcher) {
 	f.mu.Lock()
 	fe.refs--
 	last := fe.refs == 0
-	if last && f.fetch == fe {
+	park := last && f.fetch == fe && !fe.broken() && !fe.isCommitted()
+	if last && f.fetch == fe && !park {
 		f.fetch = nil
 	}
 	f.mu.Unlock()
-	if last {
+	switch {
+	case park:
+		f.fsys.parked.lru.Add(fe, f)
+	case last:
 		fe.finish()
 	}
 }

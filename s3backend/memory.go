@@ -32,6 +32,7 @@ type Memory struct {
 	// aborted, so tests can check none is left behind.
 	open    atomic.Int64
 	offline atomic.Bool
+	served  atomic.Int64 // bytes GETs returned
 }
 
 type memObject struct {
@@ -167,6 +168,7 @@ func (m *Memory) Get(ctx context.Context, key string, off, length int64, ifMatch
 	if length >= 0 {
 		end = min(off+length, size)
 	}
+	m.served.Add(end - off)
 	return io.NopCloser(bytes.NewReader(o.data[off:end])), nil
 }
 
@@ -270,6 +272,9 @@ func (m *Memory) Presign(ctx context.Context, key string, link Link) (string, er
 	}
 	return "memory://" + key + "?method=" + method + "&expires=" + time.Now().Add(link.TTL).UTC().Format(time.RFC3339), nil
 }
+
+// BytesServed is how many bytes GETs have returned.
+func (m *Memory) BytesServed() int64 { return m.served.Load() }
 
 // PutObject stores an object directly, as another S3 client would.
 func (m *Memory) PutObject(key string, data []byte, metadata map[string]string) ObjectInfo {
