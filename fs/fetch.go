@@ -74,14 +74,17 @@ func (fe *fetcher) read(ctx context.Context, dest []byte, off int64, ahead int) 
 	}
 	end := min(off+int64(len(dest)), fe.size)
 	first, last := int(off/fetchUnit), int((end-1)/fetchUnit)
-	target := last
+	from, target := first, last
 	if ahead > 0 {
-		// Whole runs ahead, to the end of the run-aligned block: as the
-		// reader moves, each new block goes in one GET, never a unit at
-		// a time at the window's edge.
+		// Whole run-aligned blocks, from the one the read is in to the one
+		// ahead*fetchRun units on: as the reader moves, each new block
+		// goes in one GET, never a unit at a time at the window's edge,
+		// and reads the kernel's read-ahead sends out of order find their
+		// units already on the way.
+		from = first - first%fetchRun
 		target = ((last+ahead*fetchRun)/fetchRun+1)*fetchRun - 1
 	}
-	fe.startRuns(first, min(target, len(fe.ready)-1))
+	fe.startRuns(from, min(target, len(fe.ready)-1))
 	for c := first; c <= last; c++ {
 		select {
 		case <-fe.ready[c]:

@@ -800,8 +800,11 @@ func TestDataCacheSurvivesRemount(t *testing.T) {
 			t.Fatalf("cold read: %v", err)
 		}
 	})
-	if cold["GetObject"] != 3 {
-		t.Errorf("cold read of 40 MiB cost %v: want 3 ranged GETs of 16 MiB", cold)
+	// The first read fetches its MiB alone, then runs of 16 MiB follow;
+	// the kernel's parallel read-ahead may be served first at another MiB
+	// of the first block, which then goes alone too.
+	if n := cold["GetObject"]; n < 4 || n > 5 {
+		t.Errorf("cold read of 40 MiB cost %v: want 4 or 5 ranged GETs (the first reads' MiB, then runs of 16 MiB)", cold)
 	}
 	if err := os.WriteFile(m.path("written.bin"), []byte(body[:1<<20]), 0o644); err != nil {
 		t.Fatal(err)
