@@ -2,7 +2,11 @@ package fs
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -62,11 +66,20 @@ const conflictTries = 5
 // If key is gone (removed elsewhere), the edit takes the name back.
 // Otherwise the data goes to a free sibling name. It returns where the
 // data went.
-func (f *FS) keepBoth(ctx context.Context, key string, write writeFunc, mine func(s3backend.ObjectInfo) bool) (s3backend.ObjectInfo, string, error) {
+//
+// earlier, if set, recognises a version this mount wrote in an attempt
+// whose answer never came (a connection cut after the request was sent):
+// the base is then that version, and the data replaces it.
+func (f *FS) keepBoth(ctx context.Context, key string, write writeFunc, mine func(s3backend.ObjectInfo) bool, earlier func(etag string) bool) (s3backend.ObjectInfo, string, error) {
 	head, err := f.be.Head(ctx, key)
 	switch {
 	case err == nil && mine(head):
 		return head, key, nil
+	case err == nil && earlier != nil && earlier(head.ETag):
+		info, err := write(ctx, key, s3backend.Conditions{IfMatch: head.ETag})
+		if !errors.Is(err, s3backend.ErrPrecondition) {
+			return info, key, err
+		}
 	case errors.Is(err, s3backend.ErrNotFound):
 		info, err := write(ctx, key, s3backend.Conditions{IfNoneMatch: true})
 		if !errors.Is(err, s3backend.ErrPrecondition) {
@@ -145,7 +158,7 @@ func (f *FS) finishReleased(ctx context.Context, s *stream, stage *os.File, key 
 	savedAs := key
 	info, err = move(ctx, key, cond)
 	if errors.Is(err, s3backend.ErrPrecondition) {
-		info, savedAs, err = f.keepBoth(ctx, key, move, copyOf(info))
+		info, savedAs, err = f.keepBoth(ctx, key, move, copyOf(info), nil)
 	}
 	if err == nil {
 		err = f.be.Delete(ctx, s.key)
@@ -251,3 +264,27 @@ func copyOf(src s3backend.ObjectInfo) func(s3backend.ObjectInfo) bool {
 		return src.ETag != "" && o.ETag == src.ETag && o.Size == src.Size
 	}
 }
+
+// contentETag is the ETag S3 gives an upload of r's size bytes: their MD5,
+// or for a multipart upload (above partSize) the MD5 of the parts' MD5s
+// and the part count.
+func contentETag(r io.ReaderAt, size, partSize int64) string {
+	if size <= partSize {
+		h := md5.New()
+		io.Copy(h, io.NewSectionReader(r, 0, size))
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	partSize = s3backend.PartSizeFor(size, partSize)
+	all := md5.New()
+	n := 0
+	for off := int64(0); off < size; off += partSize {
+		h := md5.New()
+		io.Copy(h, io.NewSectionReader(r, off, min(partSize, size-off)))
+		all.Write(h.Sum(nil))
+		n++
+	}
+	return fmt.Sprintf("%s-%d", hex.EncodeToString(all.Sum(nil)), n)
+}
+
+// maxMaybeLanded bounds the unanswered attempts a file remembers.
+const maxMaybeLanded = 4

@@ -1,11 +1,14 @@
 package fs
 
 import (
+	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/s3drive/s3drive/s3backend"
@@ -180,4 +183,49 @@ func getAll(t *testing.T, mem *s3backend.Memory, key string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// lostAnswer stores the first upload of a key and then reports a failure,
+// as a connection cut after the request reached the server does.
+type lostAnswer struct {
+	*s3backend.Memory
+	mu   sync.Mutex
+	lost map[string]bool
+}
+
+func (l *lostAnswer) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, opts s3backend.PutOptions) (s3backend.ObjectInfo, error) {
+	info, err := l.Memory.Upload(ctx, key, r, size, opts)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil && !l.lost[key] {
+		l.lost[key] = true
+		return s3backend.ObjectInfo{}, errors.New("connection reset after the request was sent")
+	}
+	return info, err
+}
+
+// TestUnansweredUploadIsNoConflict: an upload that landed without its
+// answer, then a change and a second upload: the second replaces the
+// first (it is this mount's own), no conflicted copy.
+func TestUnansweredUploadIsNoConflict(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, _ := testMountWith(t, mem, Options{Backend: &lostAnswer{Memory: mem, lost: map[string]bool{}}})
+	f, err := os.Create(filepath.Join(dir, "doc.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("first")
+	if err := f.Sync(); err == nil {
+		t.Fatal("the fsync whose answer was lost succeeded")
+	}
+	f.WriteString(", then more")
+	if err := f.Close(); err != nil {
+		t.Fatalf("the second close: %v", err)
+	}
+	if got := string(getAll(t, mem, "doc.txt")); got != "first, then more" {
+		t.Errorf("S3 holds %q", got)
+	}
+	if c := conflictedCopies(t, mem, "doc"); len(c) != 0 {
+		t.Errorf("conflicted copies of this mount's own write: %v", c)
+	}
 }

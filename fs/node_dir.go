@@ -56,6 +56,10 @@ func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.
 	default:
 		return nil, syscall.ENOENT
 	}
+	// A file the kernel forgot with changes still to store (an upload to
+	// retry, attributes waiting) exists only here until they are stored:
+	// they go first, so that the answer and any new inode take them.
+	d.fsys.settleOrphan(ctx, childKey(dirKey, name))
 	if ch := d.knownChild(dirKey, name, &out.Attr); ch != nil {
 		return ch, 0
 	}

@@ -39,9 +39,13 @@ type File struct {
 	local     bool // no object exists in S3 yet (created here)
 	// replaces is the ETag of the object a local file's first upload
 	// replaces: it was renamed here onto a name that held one.
-	replaces  string
-	uploading bool // an upload is reading stage
-	handles   int
+	replaces string
+	// maybeLanded are the ETags of uploads that failed without an answer
+	// (they may be in S3): a later write refused because one of them is
+	// there replaces it instead of going beside it (conflict.go).
+	maybeLanded []string
+	uploading   bool // an upload is reading stage
+	handles     int
 	// metaPending: attributes changed (chmod, utimes, chown) on an object
 	// otherwise in S3; stored by the next upload, rename, Flush, Fsync or
 	// metaTimer, whichever comes first.

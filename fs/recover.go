@@ -166,7 +166,7 @@ func (f *FS) recoverUpload(ctx context.Context, e journal.Entry, stage string) (
 	target := e.Key
 	up, err := write(ctx, e.Key, cond)
 	if errors.Is(err, s3backend.ErrPrecondition) {
-		up, target, err = f.keepBoth(ctx, e.Key, write, f.stagedAs(file, e.Size))
+		up, target, err = f.keepBoth(ctx, e.Key, write, f.stagedAs(file, e.Size), nil)
 	}
 	if err != nil {
 		return "", err

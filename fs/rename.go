@@ -64,9 +64,11 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 	if in := dst.GetChild(newName); in != nil && in.Operations() != ops {
 		switch v := in.Operations().(type) {
 		case *File:
-			victim = v.storedETag()
 			// Descriptors open on the file being replaced keep reading it.
+			// First: it waits for an upload of it in flight (a retry, a
+			// last-release upload), whose version is then the one replaced.
 			v.keepReadable(ctx, dstKey)
+			victim = v.storedETag()
 		case *Symlink:
 			victim = v.etag()
 		}
@@ -166,7 +168,7 @@ func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta
 	}
 	savedAs := dstKey
 	if errors.Is(err, s3backend.ErrPrecondition) {
-		info, savedAs, err = f.keepBoth(ctx, dstKey, copyTo, copyOf(s3backend.ObjectInfo{ETag: m.ETag, Size: m.Size}))
+		info, savedAs, err = f.keepBoth(ctx, dstKey, copyTo, copyOf(s3backend.ObjectInfo{ETag: m.ETag, Size: m.Size}), nil)
 	}
 	if err != nil {
 		return toErrno(f.log, "rename", srcKey, err)

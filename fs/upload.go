@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"slices"
 	"syscall"
 
 	"github.com/s3drive/s3drive/s3backend"
@@ -111,8 +112,18 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 			info, err = whole(ctx, key, cond)
 		}
 		if errors.Is(err, s3backend.ErrPrecondition) {
-			info, savedAs, err = f.fsys.keepBoth(ctx, key, whole, f.fsys.stagedAs(stage, m.Size))
+			f.mu.Lock()
+			attempts := slices.Clone(f.maybeLanded)
+			f.mu.Unlock()
+			info, savedAs, err = f.fsys.keepBoth(ctx, key, whole, f.fsys.stagedAs(stage, m.Size),
+				func(etag string) bool { return slices.Contains(attempts, etag) })
 		}
+	}
+	// An attempt that failed without an answer may have landed: what it
+	// would be called, should a later write find it there.
+	var attempted string
+	if err != nil && !released && !errors.Is(err, s3backend.ErrPrecondition) {
+		attempted = contentETag(stage, m.Size, f.fsys.be.PartSize())
 	}
 	var theirs s3backend.ObjectInfo
 	if err == nil && savedAs != "" && savedAs != key {
@@ -130,6 +141,12 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 		f.stream = s // kept for the retry: see finish
 	}
 	if err != nil {
+		if attempted != "" {
+			f.maybeLanded = append(f.maybeLanded, attempted)
+			if len(f.maybeLanded) > maxMaybeLanded {
+				f.maybeLanded = f.maybeLanded[1:]
+			}
+		}
 		if tries := f.fsys.uploadFailed(f, err); tries == 1 {
 			f.fsys.log.Error("upload failed; staged data kept and retried in the background", "key", key, "staging", stage.Name(), "err", err)
 		} else {
@@ -151,7 +168,7 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 	f.fsys.uploaded(f)
 	f.fsys.clock.tickKey(key) // before meta changes: see refresh
 	m.ETag, m.LastModified = info.ETag, info.LastModified
-	f.meta, f.dirty, f.local, f.replaces = m, false, false, ""
+	f.meta, f.dirty, f.local, f.replaces, f.maybeLanded = m, false, false, "", nil
 	f.released = 0
 	f.clearMetaPendingLocked()
 	if streamed && !sameStored(s.meta, m, f.mtimeSet) {
