@@ -201,6 +201,9 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if !ok {
 		return nil, syscall.ENOENT
 	}
+	if _, orphan := d.fsys.orphans.Load(childKey(dirKey, name)); orphan {
+		return nil, syscall.EAGAIN // its own lookup stores the forgotten file's changes first
+	}
 	if ch := d.knownChild(dirKey, name, &out.Attr); ch != nil {
 		return ch, 0
 	}

@@ -193,16 +193,20 @@ func New(opts Options) (*FS, error) {
 
 // settleOrphan stores what a forgotten file left to store under key before
 // a new inode takes the key, so that the new one's changes come after it.
-// It reports whether there was one.
-func (f *FS) settleOrphan(ctx context.Context, key string) bool {
+// It reports whether there was one, and an errno if its changes could not
+// be stored: the name's state is then the forgotten file's, which only
+// this mount holds, and no other inode may take the key until they are
+// stored (it would not see them, and they would land over it later).
+func (f *FS) settleOrphan(ctx context.Context, key string) (bool, syscall.Errno) {
 	o, ok := f.orphans.Load(key)
 	if !ok {
-		return false
+		return false, 0
 	}
 	if errno := o.(*File).sync(ctx); errno != 0 {
-		f.log.Warn("a forgotten file's changes are still not stored; they may overwrite newer ones when they are", "key", key, "errno", errno)
+		f.log.Warn("a forgotten file's changes are still not stored; the name waits for them", "key", key, "errno", errno)
+		return true, errno
 	}
-	return true
+	return true, 0
 }
 
 // Root is the node to mount.

@@ -59,7 +59,9 @@ func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.
 	// A file the kernel forgot with changes still to store (an upload to
 	// retry, attributes waiting) exists only here until they are stored:
 	// they go first, so that the answer and any new inode take them.
-	d.fsys.settleOrphan(ctx, childKey(dirKey, name))
+	if _, errno := d.fsys.settleOrphan(ctx, childKey(dirKey, name)); errno != 0 {
+		return nil, errno
+	}
 	if ch := d.knownChild(dirKey, name, &out.Attr); ch != nil {
 		return ch, 0
 	}
@@ -146,7 +148,7 @@ func (d *Dir) resolvedChild(ctx context.Context, dirKey, name string, res resolv
 				return existing
 			}
 		}
-		if key := childKey(dirKey, name); d.fsys.settleOrphan(ctx, key) {
+		if key := childKey(dirKey, name); settled(d.fsys.settleOrphan(ctx, key)) {
 			// The forgotten file's changes are stored: take them.
 			if m, ok := d.fsys.cache.Known(key); ok {
 				res.meta = m
@@ -272,6 +274,9 @@ func applySetattr(m cache.Meta, in *fuse.SetAttrIn, fileType uint32) cache.Meta 
 	}
 	return m
 }
+
+// settled reports whether a forgotten file's changes were just stored.
+func settled(found bool, errno syscall.Errno) bool { return found && errno == 0 }
 
 // ownedBy gives m the owner of the process creating it (ctx's caller), as
 // a local disk does, storing uid and gid only where they differ from the
