@@ -78,6 +78,9 @@ type File struct {
 	lastKey   atomic.Pointer[string]
 	forgotten atomic.Bool
 	unlinked  atomic.Bool
+	// moving is {from, to} between a rename's success here and go-fuse's
+	// move of the inode in the tree, which follows it (see key).
+	moving atomic.Pointer[[2]string]
 	// normalHandles counts ordinary handles until their Release. go-fuse
 	// drops an inode's passthrough backing file at the Release of any of
 	// its handles, passthrough or not; a passthrough open after that
@@ -131,6 +134,14 @@ func (f *File) writing() bool {
 // serves. A file unlinked or replaced has none.
 func (f *File) key() (string, bool) {
 	if k, ok := pathOf(f.fsys.rootInode(), f.EmbeddedInode()); ok {
+		if mv := f.moving.Load(); mv != nil {
+			if k == mv[0] {
+				// Renamed, and go-fuse has not moved the inode yet: a
+				// background upload now must go to the new name.
+				return mv[1], true
+			}
+			f.moving.CompareAndSwap(mv, nil)
+		}
 		if last := f.lastKey.Load(); last == nil || *last != k {
 			f.lastKey.Store(&k)
 		}

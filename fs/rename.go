@@ -110,6 +110,16 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey, victim string) syscal
 	defer f.ioMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	errno := f.renameLocked(ctx, srcKey, dstKey, victim)
+	if errno == 0 {
+		// Until go-fuse moves the inode, the tree still says srcKey: an
+		// upload retried or queued in the background must not go there.
+		f.moving.Store(&[2]string{srcKey, dstKey})
+	}
+	return errno
+}
+
+func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) syscall.Errno {
 	switch {
 	case f.local:
 		f.abandonStreamLocked() // as below
