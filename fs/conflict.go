@@ -265,22 +265,36 @@ func copyOf(src s3backend.ObjectInfo) func(s3backend.ObjectInfo) bool {
 	}
 }
 
-// contentETag is the ETag S3 gives an upload of r's size bytes: their MD5,
-// or for a multipart upload (above partSize) the MD5 of the parts' MD5s
-// and the part count.
+// contentETag is the ETag S3 gives an upload of r's size bytes: one PUT
+// up to partSize, a multipart upload above it.
 func contentETag(r io.ReaderAt, size, partSize int64) string {
 	if size <= partSize {
-		h := md5.New()
-		io.Copy(h, io.NewSectionReader(r, 0, size))
-		return hex.EncodeToString(h.Sum(nil))
+		return md5Hex(r, 0, size)
 	}
+	return multipartETag(r, size, partSize)
+}
+
+// md5Hex is the MD5 of n bytes of r from off, in hex ("" if unreadable).
+func md5Hex(r io.ReaderAt, off, n int64) string {
+	h := md5.New()
+	if _, err := io.Copy(h, io.NewSectionReader(r, off, n)); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// multipartETag is a multipart upload's ETag for r's size bytes in parts
+// of PartSizeFor(size, partSize): the MD5 of the parts' MD5s, "-", the count.
+func multipartETag(r io.ReaderAt, size, partSize int64) string {
 	partSize = s3backend.PartSizeFor(size, partSize)
 	all := md5.New()
 	n := 0
 	for off := int64(0); off < size; off += partSize {
-		h := md5.New()
-		io.Copy(h, io.NewSectionReader(r, off, min(partSize, size-off)))
-		all.Write(h.Sum(nil))
+		sum, err := hex.DecodeString(md5Hex(r, off, min(partSize, size-off)))
+		if err != nil || len(sum) == 0 {
+			return ""
+		}
+		all.Write(sum)
 		n++
 	}
 	return fmt.Sprintf("%s-%d", hex.EncodeToString(all.Sum(nil)), n)

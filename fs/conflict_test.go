@@ -21,7 +21,7 @@ func conflictedCopies(t *testing.T, mem *s3backend.Memory, stem string) map[stri
 	out := map[string]string{}
 	for _, k := range mem.Keys() {
 		if strings.HasPrefix(k, stem+" (conflicted copy ") {
-			out[k] = string(getAll(t, mem, k))
+			out[k] = readObject(t, mem, k)
 		}
 	}
 	return out
@@ -51,7 +51,7 @@ func TestOverwriteElsewhereKeepsBoth(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatalf("close after the file changed elsewhere: %v, want success (the data is kept)", err)
 	}
-	if got := string(getAll(t, mem, "f.txt")); got != "B's version" {
+	if got := readObject(t, mem, "f.txt"); got != "B's version" {
 		t.Errorf("S3 holds %q at the name, want the other writer's", got)
 	}
 	copies := conflictedCopies(t, mem, "f")
@@ -99,7 +99,7 @@ func TestRemovalKeepsNewerVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle(t, fsys)
-	if got := string(getAll(t, mem, "g.txt")); got != "B's" {
+	if got := readObject(t, mem, "g.txt"); got != "B's" {
 		t.Errorf("after the removal S3 holds %q, want the other writer's version kept", got)
 	}
 }
@@ -121,7 +121,7 @@ func TestBothCreateTheSameName(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	if got := string(getAll(t, mem, "new.txt")); got != "theirs" {
+	if got := readObject(t, mem, "new.txt"); got != "theirs" {
 		t.Errorf("the name holds %q", got)
 	}
 	if c := conflictedCopies(t, mem, "new"); len(c) != 1 {
@@ -145,7 +145,7 @@ func TestOverwriteOptionLastWriterWins(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := string(getAll(t, mem, "f.txt")); got != "A's" || len(mem.Keys()) != 1 {
+	if got := readObject(t, mem, "f.txt"); got != "A's" || len(mem.Keys()) != 1 {
 		t.Errorf("S3 holds %q in %v, want the last writer's alone", got, mem.Keys())
 	}
 }
@@ -168,21 +168,6 @@ func TestChmodOfFileChangedElsewhere(t *testing.T) {
 	if err != nil || info.Size != 3 || info.Metadata["mode"] != "33188" {
 		t.Errorf("S3 holds %+v, %v; want B's version with B's attributes", info, err)
 	}
-}
-
-// getAll reads key's whole object from mem.
-func getAll(t *testing.T, mem *s3backend.Memory, key string) []byte {
-	t.Helper()
-	rc, err := mem.Get(t.Context(), key, 0, -1, "")
-	if err != nil {
-		t.Fatalf("GET %s: %v", key, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // lostAnswer stores the first upload of a key and then reports a failure,
@@ -222,7 +207,7 @@ func TestUnansweredUploadIsNoConflict(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatalf("the second close: %v", err)
 	}
-	if got := string(getAll(t, mem, "doc.txt")); got != "first, then more" {
+	if got := readObject(t, mem, "doc.txt"); got != "first, then more" {
 		t.Errorf("S3 holds %q", got)
 	}
 	if c := conflictedCopies(t, mem, "doc"); len(c) != 0 {

@@ -2,8 +2,6 @@ package fs
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -241,24 +239,8 @@ func (f *FS) conflictName(ctx context.Context, key string) (string, error) {
 // sameContent reports whether etag is S3's ETag of r's size bytes, as one
 // PUT (their MD5) or as a multipart upload in parts of partSize.
 func sameContent(r io.ReaderAt, size int64, etag string, partSize int64) bool {
-	sum, parts, multipart := strings.Cut(etag, "-")
-	if !multipart {
-		h := md5.New()
-		if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
-			return false
-		}
-		return hex.EncodeToString(h.Sum(nil)) == sum
+	if _, _, multipart := strings.Cut(etag, "-"); !multipart {
+		return md5Hex(r, 0, size) == etag
 	}
-	partSize = s3backend.PartSizeFor(size, partSize)
-	all := md5.New()
-	n := 0
-	for off := int64(0); off < size; off += partSize {
-		h := md5.New()
-		if _, err := io.Copy(h, io.NewSectionReader(r, off, min(partSize, size-off))); err != nil {
-			return false
-		}
-		all.Write(h.Sum(nil))
-		n++
-	}
-	return fmt.Sprint(n) == parts && hex.EncodeToString(all.Sum(nil)) == sum
+	return multipartETag(r, size, partSize) == etag
 }

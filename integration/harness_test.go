@@ -76,7 +76,8 @@ func setup() error {
 		return fmt.Errorf("fusermount3 missing (apt-get install fuse3): %w", err)
 	}
 	for tool, pkg := range map[string]string{"setfattr": "attr", "getfattr": "attr", "rsync": "rsync",
-		"pgrep": "procps", "gio": "libglib2.0-bin", "dbus-run-session": "dbus"} {
+		"pgrep": "procps", "gio": "libglib2.0-bin", "dbus-run-session": "dbus", "curl": "curl", "mount.fuse3": "fuse3",
+		"mount": "mount", "umount": "mount"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s missing (apt-get install %s): %w", tool, pkg, err)
 		}

@@ -21,12 +21,6 @@ import (
 func TestMountHelper(t *testing.T) {
 	need(t)
 	freshClient(t)
-	if _, err := exec.LookPath("mount.fuse3"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("mount.fuse3 is missing: install fuse3")
-		}
-		t.Skip("mount.fuse3 is missing: install fuse3")
-	}
 	installOnStandardPath(t)
 	// Credentials as an fstab line has them: a file named in the options.
 	creds := filepath.Join(t.TempDir(), "acme.credentials")

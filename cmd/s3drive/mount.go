@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -440,7 +439,7 @@ func checkMountpoint(mp string) (string, error) {
 	case !st.IsDir():
 		return "", fmt.Errorf("mountpoint %s is not a directory", abs)
 	}
-	if mounted, err := isMountpoint(abs); err == nil && mounted {
+	if mounted, err := control.IsMountpoint(abs); err == nil && mounted {
 		return "", fmt.Errorf("%s is already a mountpoint (unmount it first: s3drive unmount %s)", abs, abs)
 	}
 	d, err := os.Open(abs)
@@ -452,23 +451,6 @@ func checkMountpoint(mp string) (string, error) {
 		return "", fmt.Errorf("mountpoint %s is not empty", abs)
 	}
 	return abs, nil
-}
-
-// isMountpoint reads /proc/self/mountinfo.
-func isMountpoint(path string) (bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && control.Unescape(fields[4]) == path {
-			return true, nil
-		}
-	}
-	return false, sc.Err()
 }
 
 // explainCheck turns the startup probe's failure into one clear line.
@@ -516,7 +498,7 @@ func unmountCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if mounted, _ := isMountpoint(mp); !mounted {
+			if mounted, _ := control.IsMountpoint(mp); !mounted {
 				return fmt.Errorf("%s is not mounted", mp)
 			}
 			resp, err := control.Call(mp, control.Request{Op: "unmount"})

@@ -12,24 +12,54 @@ import (
 // FSType is the filesystem type s3drive mounts show in /proc/mounts.
 const FSType = "fuse.s3drive"
 
-// Mounts lists the mountpoints of the s3drive mounts this process sees.
-func Mounts() ([]string, error) {
+// mount is one line of /proc/self/mountinfo.
+type mount struct{ point, fsType string }
+
+// mountinfo reads the mounts this process sees.
+func mountinfo() ([]mount, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var mps []string
+	var out []mount
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		// id parent major:minor root mountpoint options [tags] - fstype source super
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		pre, post, _ := strings.Cut(sc.Text(), " - ")
 		fields, tail := strings.Fields(pre), strings.Fields(post)
-		if ok && len(fields) > 4 && len(tail) > 0 && tail[0] == FSType {
-			mps = append(mps, Unescape(fields[4]))
+		if len(fields) > 4 {
+			m := mount{point: Unescape(fields[4])}
+			if len(tail) > 0 {
+				m.fsType = tail[0]
+			}
+			out = append(out, m)
 		}
 	}
-	return mps, sc.Err()
+	return out, sc.Err()
+}
+
+// Mounts lists the mountpoints of the s3drive mounts this process sees.
+func Mounts() ([]string, error) {
+	all, err := mountinfo()
+	var mps []string
+	for _, m := range all {
+		if m.fsType == FSType {
+			mps = append(mps, m.point)
+		}
+	}
+	return mps, err
+}
+
+// IsMountpoint reports whether anything is mounted at path (absolute).
+func IsMountpoint(path string) (bool, error) {
+	all, err := mountinfo()
+	for _, m := range all {
+		if m.point == path {
+			return true, nil
+		}
+	}
+	return false, err
 }
 
 // Unescape undoes mountinfo's octal escapes of blanks and backslashes.
