@@ -800,11 +800,13 @@ func TestDataCacheSurvivesRemount(t *testing.T) {
 			t.Fatalf("cold read: %v", err)
 		}
 	})
-	// The first read fetches its MiB alone, then runs of 16 MiB follow;
-	// the kernel's parallel read-ahead may be served first at another MiB
-	// of the first block, which then goes alone too.
-	if n := cold["GetObject"]; n < 4 || n > 5 {
-		t.Errorf("cold read of 40 MiB cost %v: want 4 or 5 ranged GETs (the first reads' MiB, then runs of 16 MiB)", cold)
+	// The first read fetches its MiB alone, then runs of 16 MiB follow.
+	// The kernel's read-ahead sends up to 16 MiB of reads at once, served
+	// in any order: those that land before the reader counts as
+	// sequential each fetch their MiB alone. Fetched a MiB at a time, 40
+	// MiB would be 40 GETs; in runs, a handful.
+	if n := cold["GetObject"]; n < 3 || n > 8 {
+		t.Errorf("cold read of 40 MiB cost %v: want 3 to 8 ranged GETs (runs of 16 MiB, and the MiBs read first)", cold)
 	}
 	if err := os.WriteFile(m.path("written.bin"), []byte(body[:1<<20]), 0o644); err != nil {
 		t.Fatal(err)
