@@ -42,17 +42,6 @@ func (f *File) conditionsLocked() s3backend.Conditions {
 	return s3backend.Conditions{}
 }
 
-// storedETag is the ETag of the object the file holds in S3, or "" for a
-// file created here and not uploaded yet.
-func (f *File) storedETag() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.local {
-		return f.replaces
-	}
-	return f.meta.ETag
-}
-
 // writeFunc writes the data being stored to name, under cond.
 type writeFunc func(ctx context.Context, name string, cond s3backend.Conditions) (s3backend.ObjectInfo, error)
 

@@ -429,8 +429,8 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 	if ch := d.GetChild(name); ch != nil {
 		switch n := ch.Operations().(type) {
 		case *File:
-			local, stored := n.unlink(ctx, key)
-			if local {
+			stored, inS3 := n.unlink(ctx, key)
+			if !inS3 {
 				// Never uploaded: nothing to delete in S3.
 				d.fsys.clock.tick(dirKey)
 				d.fsys.cache.SetNegative(key)

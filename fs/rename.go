@@ -64,11 +64,11 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 	if in := dst.GetChild(newName); in != nil && in.Operations() != ops {
 		switch v := in.Operations().(type) {
 		case *File:
-			// Descriptors open on the file being replaced keep reading it.
-			// First: it waits for an upload of it in flight (a retry, a
-			// last-release upload), whose version is then the one replaced.
-			v.keepReadable(ctx, dstKey)
-			victim = v.storedETag()
+			// The file replaced is unlinked: its descriptors keep reading
+			// it, and changes of it not uploaded yet are dropped. An upload
+			// of it in flight finishes first, and its version is then the
+			// one replaced.
+			victim, _ = v.unlink(ctx, dstKey)
 		case *Symlink:
 			victim = v.etag()
 		}
@@ -123,6 +123,12 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) 
 	switch {
 	case f.local:
 		f.abandonStreamLocked() // as below
+		if f.replaces != "" {
+			// It was moved onto srcKey, over an object not replaced yet.
+			f.fsys.deletes.DeleteLater(srcKey, f.replaces)
+			f.fsys.clock.tickKey(srcKey)
+			f.fsys.cache.Delete(srcKey)
+		}
 		f.replaces = victim
 		return 0
 	case f.dirty:

@@ -4,9 +4,13 @@ import "context"
 
 // unlink takes the file out of the tree: staged changes are dropped (POSIX
 // discards the data of a file unlinked while open, at its last close), and
-// open descriptors keep reading what the file held. It reports whether the
-// file was never uploaded, and the ETag of the version S3 holds.
-func (f *File) unlink(ctx context.Context, key string) (local bool, etag string) {
+// open descriptors keep reading what the file held. It reports the ETag of
+// the version S3 holds at key, and whether there is one: a file created
+// here and never uploaded has none, unless it was renamed onto a name that
+// held an object, which is then the one to delete. Both unlink and a
+// rename replacing the file use it: with write-back, a closed file's data
+// may still wait for its upload, and must not land after this.
+func (f *File) unlink(ctx context.Context, key string) (etag string, inS3 bool) {
 	f.ioMu.Lock() // an upload in flight finishes first, then is deleted
 	defer f.ioMu.Unlock()
 	f.mu.Lock()
@@ -24,7 +28,10 @@ func (f *File) unlink(ctx context.Context, key string) (local bool, etag string)
 	if f.handles == 0 {
 		f.dropStageLocked()
 	}
-	return f.local, f.meta.ETag
+	if f.local {
+		return f.replaces, f.replaces != ""
+	}
+	return f.meta.ETag, true
 }
 
 // keepReadableLocked stages the content of a file about to lose its key
@@ -40,16 +47,6 @@ func (f *File) keepReadableLocked(ctx context.Context, key string) {
 		f.fsys.log.Warn("a removed file's content could not be kept for its open descriptors; their reads fail",
 			"key", key, "err", err)
 	}
-}
-
-// keepReadable is keepReadableLocked for a file replaced by a rename.
-func (f *File) keepReadable(ctx context.Context, key string) {
-	f.unlinked.Store(true) // consulted only once it is out of the tree
-	f.ioMu.Lock()
-	defer f.ioMu.Unlock()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.keepReadableLocked(ctx, key)
 }
 
 // etag is the ETag of the symlink's object.

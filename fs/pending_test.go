@@ -1,0 +1,79 @@
+package fs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+
+	"github.com/s3drive/s3drive/s3backend"
+)
+
+// TestWaitingFileReplacedOrMovedLeavesNothingBehind: files whose data
+// still waits for its upload (a failed close here; every close under
+// write-back) are moved, replaced and removed. Once uploads go through,
+// S3 holds exactly what the tree shows: no object a move or removal left
+// behind, no replaced file's data landing over its replacement, and no
+// conflicted copy.
+func TestWaitingFileReplacedOrMovedLeavesNothingBehind(t *testing.T) {
+	mem := s3backend.NewMemory()
+	for _, k := range []string{"old", "x", "keep"} {
+		mem.PutObject(k, []byte(k+" in S3"), nil)
+	}
+	dir, fsys := testMount(t, mem)
+	for _, k := range []string{"old", "x", "keep"} {
+		if _, err := os.Stat(filepath.Join(dir, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failing := map[string]bool{"tmp": true, "c": true, "a": true, "old": true, "x": true, "y": true}
+	mem.SetFail(func(op, key string) error {
+		if op == s3backend.OpPut && failing[key] {
+			return errors.New("injected: server unavailable")
+		}
+		return nil
+	})
+	write := func(name, data string) {
+		t.Helper()
+		err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644)
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("write %s: %v, want EIO (upload refused, data kept)", name, err)
+		}
+	}
+	mv := func(from, to string) {
+		t.Helper()
+		if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A waiting file moved over an object, then removed: the object goes.
+	write("tmp", "tmp data")
+	mv("tmp", "old")
+	if err := os.Remove(filepath.Join(dir, "old")); err != nil {
+		t.Fatal(err)
+	}
+	// Moved over an object, then on: the object it replaced goes too.
+	write("c", "c data")
+	mv("c", "x")
+	mv("x", "y")
+	// A waiting file replaced by another: its data never lands.
+	write("a", "a data")
+	mv("keep", "a")
+
+	mem.SetFail(nil)
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"a", "y"}) {
+		t.Errorf("S3 holds %q, want exactly [a y]", keys)
+	}
+	if got := readObject(t, mem, "a"); got != "keep in S3" {
+		t.Errorf("a = %q, want the file moved over it", got)
+	}
+	if got := readObject(t, mem, "y"); got != "c data" {
+		t.Errorf("y = %q", got)
+	}
+}
