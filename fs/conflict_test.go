@@ -170,19 +170,21 @@ func TestChmodOfFileChangedElsewhere(t *testing.T) {
 	}
 }
 
-// lostAnswer stores the first upload of a key and then reports a failure,
-// as a connection cut after the request reached the server does.
+// lostAnswer stores the first upload of a key (every one, with every)
+// and then reports a failure, as a connection cut after the request
+// reached the server does.
 type lostAnswer struct {
 	*s3backend.Memory
-	mu   sync.Mutex
-	lost map[string]bool
+	mu    sync.Mutex
+	lost  map[string]bool
+	every bool
 }
 
 func (l *lostAnswer) Upload(ctx context.Context, key string, r io.ReaderAt, size int64, opts s3backend.PutOptions) (s3backend.ObjectInfo, error) {
 	info, err := l.Memory.Upload(ctx, key, r, size, opts)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err == nil && !l.lost[key] {
+	if err == nil && (l.every || !l.lost[key]) {
 		l.lost[key] = true
 		return s3backend.ObjectInfo{}, errors.New("connection reset after the request was sent")
 	}

@@ -77,3 +77,43 @@ func TestWaitingFileReplacedOrMovedLeavesNothingBehind(t *testing.T) {
 		t.Errorf("y = %q", got)
 	}
 }
+
+// TestUnansweredUploadRemovedOrMoved: an upload that landed without its
+// answer (every attempt, here) leaves the file waiting, as if it had
+// failed. Removing the file,
+// or moving it away, must take that landed version out of S3 too.
+func TestUnansweredUploadRemovedOrMoved(t *testing.T) {
+	mem := s3backend.NewMemory()
+	lossy := &lostAnswer{Memory: mem, lost: map[string]bool{}, every: true}
+	dir, fsys := testMountWith(t, mem, Options{Backend: lossy})
+	for _, name := range []string{"gone.txt", "moved.txt", "replaced.txt"} {
+		err := os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644)
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("write %s: %v, want EIO (the answer was lost)", name, err)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "gone.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "moved.txt"), filepath.Join(dir, "there.txt")); err != nil {
+		t.Fatal(err)
+	}
+	// replaced.txt is replaced by there.txt: the landed version is what
+	// the move replaces, with no conflicted copy.
+	if err := os.Rename(filepath.Join(dir, "there.txt"), filepath.Join(dir, "replaced.txt")); err != nil {
+		t.Fatal(err)
+	}
+	lossy.mu.Lock()
+	lossy.every = false
+	lossy.mu.Unlock()
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"replaced.txt"}) {
+		t.Errorf("S3 holds %q, want exactly [replaced.txt]", keys)
+	}
+	if got := readObject(t, mem, "replaced.txt"); got != "moved.txt" {
+		t.Errorf("replaced.txt = %q, want the moved file's data", got)
+	}
+}

@@ -108,8 +108,16 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 func (f *File) rename(ctx context.Context, srcKey, dstKey, victim string) syscall.Errno {
 	f.ioMu.Lock()
 	defer f.ioMu.Unlock()
+	landed := f.landed(ctx, srcKey)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if landed != "" {
+		// An upload thought failed is at srcKey: the move takes it away.
+		f.fsys.deletes.DeleteLater(srcKey, landed)
+		f.fsys.clock.tickKey(srcKey)
+		f.fsys.cache.Delete(srcKey)
+		f.local, f.replaces = true, ""
+	}
 	errno := f.renameLocked(ctx, srcKey, dstKey, victim)
 	if errno == 0 {
 		// Until go-fuse moves the inode, the tree still says srcKey: an
@@ -129,7 +137,7 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) 
 			f.fsys.clock.tickKey(srcKey)
 			f.fsys.cache.Delete(srcKey)
 		}
-		f.replaces = victim
+		f.replaces, f.maybeLanded = victim, nil
 		return 0
 	case f.dirty:
 		// The data goes up under the new name at the next Flush. An
@@ -140,7 +148,7 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) 
 		f.fsys.deletes.DeleteLater(srcKey, f.meta.ETag)
 		f.fsys.clock.tickKey(srcKey)
 		f.fsys.cache.Delete(srcKey)
-		f.local, f.replaces = true, victim
+		f.local, f.replaces, f.maybeLanded = true, victim, nil
 		return 0
 	}
 	var replace *s3backend.PutOptions

@@ -1,6 +1,12 @@
 package fs
 
-import "context"
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/s3drive/s3drive/s3backend"
+)
 
 // unlink takes the file out of the tree: staged changes are dropped (POSIX
 // discards the data of a file unlinked while open, at its last close), and
@@ -13,6 +19,7 @@ import "context"
 func (f *File) unlink(ctx context.Context, key string) (etag string, inS3 bool) {
 	f.ioMu.Lock() // an upload in flight finishes first, then is deleted
 	defer f.ioMu.Unlock()
+	landed := f.landed(ctx, key)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.unlinked.Store(true)
@@ -28,10 +35,40 @@ func (f *File) unlink(ctx context.Context, key string) (etag string, inS3 bool) 
 	if f.handles == 0 {
 		f.dropStageLocked()
 	}
-	if f.local {
+	f.maybeLanded = nil
+	switch {
+	case landed != "":
+		return landed, true
+	case f.local:
 		return f.replaces, f.replaces != ""
 	}
 	return f.meta.ETag, true
+}
+
+// landed is the ETag of the version S3 holds at key if an upload of this
+// file that failed without an answer did land there after all (see
+// maybeLanded), else "". It costs a HEAD, only for a file with such an
+// attempt: a removal or a move of it must take that version away, not
+// the one before it. The caller holds ioMu, so no upload changes the
+// answer meanwhile.
+func (f *File) landed(ctx context.Context, key string) string {
+	f.mu.Lock()
+	attempts := slices.Clone(f.maybeLanded)
+	f.mu.Unlock()
+	if len(attempts) == 0 {
+		return ""
+	}
+	info, err := f.fsys.be.Head(context.WithoutCancel(ctx), key)
+	if err != nil {
+		if !errors.Is(err, s3backend.ErrNotFound) {
+			f.fsys.log.Warn("could not learn whether an unanswered upload landed; if it did, it stays in S3", "key", key, "err", err)
+		}
+		return ""
+	}
+	if slices.Contains(attempts, info.ETag) {
+		return info.ETag
+	}
+	return ""
 }
 
 // keepReadableLocked stages the content of a file about to lose its key
