@@ -3,7 +3,9 @@ package fs
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -29,16 +31,18 @@ func TestNamesOnlySendsNoHead(t *testing.T) {
 	fillMemory(mem, "d", 50)
 	dir, _ := testMount(t, mem)
 	folder := filepath.Join(dir, "d")
-	if _, err := os.Stat(folder); err != nil {
-		t.Fatal(err)
-	}
+	// The lookup of d lists the root; d has no marker, which its own
+	// listing shows without a HEAD, and that listing then serves readdir.
 	got := requestsDuring(mem, func() {
+		if _, err := os.Stat(folder); err != nil {
+			t.Fatal(err)
+		}
 		if n := len(names(t, folder)); n != 50 {
 			t.Errorf("%d names, want 50", n)
 		}
 	})
-	if got[s3backend.OpHead] != 0 || got[s3backend.OpList] != 1 {
-		t.Errorf("names only: %v, want 1 LIST and no HEAD", got)
+	if got[s3backend.OpHead] != 0 || got[s3backend.OpList] != 2 {
+		t.Errorf("names only: %v, want 2 LISTs (the root, d) and no HEAD", got)
 	}
 	got = requestsDuring(mem, func() {
 		for i := range 50 {
@@ -82,10 +86,10 @@ func TestScanStaysAheadOfTheWalker(t *testing.T) {
 		defer fsys.pendingMu.Unlock()
 		return len(fsys.pending) == 0
 	})
-	// The folder's marker, f0000 and f0001 (the second starts the scan),
-	// the window after f0001 (f0002…f0257), and one more as the walker
-	// reached f0002.
-	if got, want := mem.Counters()[s3backend.OpHead], int64(1+2+scanWindow+1); got != want {
+	// f0000 and f0001 (the second starts the scan), the window after
+	// f0001 (f0002…f0257), and one more as the walker reached f0002. The
+	// folder has no marker: its listing's first page shows that.
+	if got, want := mem.Counters()[s3backend.OpHead], int64(2+scanWindow+1); got != want {
 		t.Errorf("%d HEADs after 3 lookups, want %d", got, want)
 	}
 }
@@ -203,5 +207,63 @@ func TestForgottenFileKeepsItsChanges(t *testing.T) {
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("looked up again: %v, %v; want 0600", fi, err)
+	}
+}
+
+// TestNamesOfNeverSeenSubfolders: ls -f of each of 10 subfolders of 30
+// files another client wrote, on a fresh mount. ls looks each subfolder
+// up and stats it, then reads its names. In a tree written without folder
+// markers that costs no HEAD at all: each subfolder's listing shows it has
+// no marker (so its attributes are the defaults) and then serves readdir.
+// Where markers exist, each subfolder costs the one HEAD that reads its
+// stored attributes, which ls then shows.
+func TestNamesOfNeverSeenSubfolders(t *testing.T) {
+	for _, markers := range []bool{false, true} {
+		t.Run(fmt.Sprintf("markers=%v", markers), func(t *testing.T) {
+			mem := s3backend.NewMemory()
+			if markers {
+				mem.PutObject("folder/", nil, map[string]string{"mode": "16877"})
+			}
+			for i := range 10 {
+				sub := fmt.Sprintf("folder/sub%02d", i)
+				if markers {
+					mem.PutObject(sub+"/", nil, map[string]string{"mode": "16832", "mtime": "1000000000"}) // 0700
+				}
+				fillMemory(mem, sub, 30)
+			}
+			dir, _ := testMount(t, mem)
+			got := requestsDuring(mem, func() {
+				for i := range 10 {
+					out, err := exec.Command("ls", "-f", filepath.Join(dir, "folder", fmt.Sprintf("sub%02d", i))).Output()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n := len(strings.Fields(string(out))); n != 32 { // . and ..
+						t.Errorf("ls -f sub%02d: %d names, want 32", i, n)
+					}
+				}
+			})
+			wantHeads := int64(0)
+			if markers {
+				wantHeads = 1 + 10 // folder/, then each subfolder's attributes
+			}
+			if got[s3backend.OpHead] != wantHeads {
+				t.Errorf("ls -f of 10 subfolders sent %v, want %d HEAD", got, wantHeads)
+			}
+			if got[s3backend.OpList] != 12 { // the root, folder/ and each subfolder once
+				t.Errorf("ls -f of 10 subfolders sent %v, want 12 LISTs", got)
+			}
+			var st syscall.Stat_t
+			if err := syscall.Stat(filepath.Join(dir, "folder", "sub03"), &st); err != nil {
+				t.Fatal(err)
+			}
+			want := uint32(0o755)
+			if markers {
+				want = 0o700
+			}
+			if st.Mode&0o777 != want {
+				t.Errorf("sub03's mode %o, want %o", st.Mode&0o777, want)
+			}
+		})
 	}
 }

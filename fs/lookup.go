@@ -240,6 +240,9 @@ func (f *FS) fromListing(ctx context.Context, l *cache.Listing, dirKey, name str
 		// A folder's times and mode are on its marker, which listings
 		// show without metadata.
 		m, ok := f.cache.Known(key + "/")
+		if !ok && !l.HasMarker() && f.markerless(ctx, key+"/") {
+			ok = true // the defaults, which are exact
+		}
 		f.scanning(l, dirKey, name, !ok)
 		if !ok {
 			var err error
@@ -256,6 +259,20 @@ func (f *FS) fromListing(ctx context.Context, l *cache.Listing, dirKey, name str
 	}
 	m, err := f.headOnce(ctx, key)
 	return resolved{kind: kindOf(m), meta: m}, err
+}
+
+// markerless reports, with no HEAD, that the folder dirKey has no marker
+// (so its attributes are the defaults): its own listing, fresh or one page
+// of it fetched now, shows none. It is asked where a marker is unlikely,
+// inside a folder without one, as in a tree another tool wrote with no
+// markers: there the listing is what readdir wants next anyway. Where
+// markers are likely, the HEAD that reads one's attributes comes first.
+func (f *FS) markerless(ctx context.Context, dirKey string) bool {
+	if l, fresh := f.cache.ListingFor(dirKey); fresh {
+		return !l.HasMarker()
+	}
+	l, _, err := f.fetchListing(ctx, dirKey, 1)
+	return err == nil && !l.HasMarker()
 }
 
 // headCall is one HEAD in flight; everyone who needs the same key waits
@@ -339,7 +356,8 @@ func (f *FS) runHead(call *headCall, key string) {
 const listingTries = 3
 
 // fetchListing lists dirKey from S3, at most maxPages pages (0: all). A
-// complete listing is cached; one cut short is not, and complete is false.
+// complete listing is cached; one cut short is not, and complete is false
+// (it tells only whether the folder has a marker).
 // A listing overtaken by a change this mount made to the folder is taken
 // again (listingTries in all; the last is returned uncached). It sends no
 // HEAD: attributes of objects never seen are fetched when something asks
@@ -349,8 +367,11 @@ func (f *FS) fetchListing(ctx context.Context, dirKey string, maxPages int) (l *
 		before := f.clock.now(dirKey)
 		l := cache.NewPartialListing(f.cache.Now())
 		complete, err := f.listFolder(ctx, dirKey, maxPages, l)
-		if !complete || err != nil {
+		if err != nil {
 			return nil, false, err
+		}
+		if !complete {
+			return l, false, nil // cut short: only whether there is a marker holds
 		}
 		kept := f.clock.keep(dirKey, before, func() { f.cache.PutListing(dirKey, l) })
 		if !kept && try < listingTries {
@@ -412,6 +433,7 @@ func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int, l *cac
 			break
 		}
 		if pages == maxPages {
+			l.SetMarker(hasMarker) // the marker sorts first: page 1 shows it
 			l.Abort(errCutShort)
 			return false, nil
 		}

@@ -178,6 +178,12 @@ func (f *FS) loadRoot(ctx context.Context) {
 	if _, ok := f.pendingMarker(""); ok {
 		return
 	}
+	if f.markerless(ctx, "") {
+		// No marker: the defaults. The listing answers the lookups that
+		// follow.
+		f.rootLoaded.Store(true)
+		return
+	}
 	if _, err := f.headOnce(ctx, ""); err == nil || errors.Is(err, s3backend.ErrNotFound) {
 		f.rootLoaded.Store(true)
 	}

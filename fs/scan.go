@@ -63,8 +63,8 @@ func (s *scan) advance(name string, c *cache.Cache) []string {
 		key := childKey(s.dirKey, e.Name)
 		if e.Dir {
 			key += "/"
-			if _, ok := c.Known(key); ok {
-				continue
+			if _, ok := c.Known(key); ok || !s.l.HasMarker() {
+				continue // known; or, in a folder without a marker, left to markerless
 			}
 		} else if _, ok := c.Match(key, e.Observed); ok {
 			continue

@@ -101,7 +101,7 @@ func (m *Memory) List(ctx context.Context, prefix, delimiter, token string, maxK
 	m.mu.Lock()
 	keys := make([]string, 0, len(m.objects))
 	for k := range m.objects {
-		if strings.HasPrefix(k, prefix) && k > token {
+		if strings.HasPrefix(k, prefix) && (token == "" || k > token) {
 			keys = append(keys, k)
 		}
 	}
