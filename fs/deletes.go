@@ -44,6 +44,10 @@ type removal struct {
 	// removes the folder's last files is confirmed.
 	tombstone bool
 	gen       uint64
+	// maybe are versions that may be there instead of etag: uploads of
+	// the file that failed without an answer. A HEAD at send time tells
+	// which, if any, to delete.
+	maybe []string
 }
 
 // deferredDeletes is the backend as the filesystem sees it: deletes of
@@ -97,9 +101,10 @@ func newDeferredDeletes(be s3backend.Backend, log *slog.Logger) *deferredDeletes
 }
 
 // DeleteLater queues key for deletion; etag names the version to delete
-// ("" for whatever S3 holds).
-func (d *deferredDeletes) DeleteLater(key, etag string) {
-	d.queue(key, removal{etag: etag})
+// ("" for whatever S3 holds). With maybe, the version to delete is
+// whichever of etag (unless "") and maybe S3 holds when the batch goes.
+func (d *deferredDeletes) DeleteLater(key, etag string, maybe ...string) {
+	d.queue(key, removal{etag: etag, maybe: maybe})
 }
 
 // RemoveFolder queues the removal of a folder whose files are removed
@@ -168,15 +173,31 @@ func (d *deferredDeletes) send(ctx context.Context, batch []queued) (settled []s
 	var mu sync.Mutex // protects the results
 	removeSome := func(chunk []queued) {
 		var removals []s3backend.Removal // tombstones need no request
+		var keptHere []string
+		var errHere error
 		for _, q := range chunk {
-			if !q.tombstone {
+			switch {
+			case q.tombstone:
+			case len(q.maybe) > 0:
+				etag, other, err := d.whichVersion(ctx, q)
+				switch {
+				case err != nil:
+					errHere = cmp.Or(errHere, err)
+				case other:
+					keptHere = append(keptHere, q.key)
+				case etag == "":
+					// Nothing there: settled.
+				default:
+					removals = append(removals, s3backend.Removal{Key: q.key, ETag: etag})
+				}
+			default:
 				removals = append(removals, s3backend.Removal{Key: q.key, ETag: q.etag})
 			}
 		}
-		var keptHere []string
-		var errHere error
-		if len(removals) > 0 {
-			keptHere, errHere = d.remove(ctx, removals)
+		if len(removals) > 0 && errHere == nil {
+			var keptNow []string
+			keptNow, errHere = d.remove(ctx, removals)
+			keptHere = append(keptHere, keptNow...)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -198,6 +219,22 @@ func (d *deferredDeletes) send(ctx context.Context, batch []queued) (settled []s
 		removeSome(chunk)
 	}
 	return settled, kept, err
+}
+
+// whichVersion is the version a removal with alternatives deletes: the one
+// of them S3 holds; "" when the key is gone; other when S3 holds a version
+// written elsewhere, which stays.
+func (d *deferredDeletes) whichVersion(ctx context.Context, q queued) (etag string, other bool, err error) {
+	info, err := d.Backend.Head(ctx, q.key)
+	switch {
+	case errors.Is(err, s3backend.ErrNotFound):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	case (q.etag != "" && info.ETag == q.etag) || slices.Contains(q.maybe, info.ETag):
+		return info.ETag, false, nil
+	}
+	return "", true, nil
 }
 
 // remove sends removals with their ETag conditions, or without them once

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"errors"
 	"path/filepath"
 	"syscall"
 
@@ -17,7 +18,7 @@ func (f *File) entryLocked(key string, closed bool) journal.Entry {
 	}
 	base := f.meta.ETag
 	if f.local {
-		base = ""
+		base = f.replaces // "" for a name believed free
 	}
 	return journal.Entry{Stage: filepath.Base(f.stage.Name()), Key: key, Base: base, Size: f.stageSize,
 		ContentType: contentType(key), Metadata: encodeMeta(m), Closed: closed, Released: f.released}
@@ -44,12 +45,22 @@ func (f *File) journalFailedLocked(key string) {
 	if f.fsys.journal == nil || f.stage == nil {
 		return
 	}
+	if err := f.durableLocked(key); err != nil {
+		f.fsys.log.Error("making staged data durable failed: a crash now could lose it", "key", key, "err", err)
+	}
+}
+
+// durableLocked syncs the staging file and records it, closed, in the
+// journal, synced too: from then on even a power cut leaves it for the
+// next mount to upload. The caller holds mu.
+func (f *File) durableLocked(key string) error {
+	if f.fsys.journal == nil || f.stage == nil {
+		return errors.New("no journal to make it durable in")
+	}
 	if err := f.stage.Sync(); err != nil {
-		f.fsys.log.Error("syncing staged data failed", "key", key, "err", err)
+		return err
 	}
-	if err := f.fsys.journal.Durable(f.entryLocked(key, true)); err != nil {
-		f.fsys.log.Error("journal write failed: a crash now would leave this file's changes unnamed", "key", key, "err", err)
-	}
+	return f.fsys.journal.Durable(f.entryLocked(key, true))
 }
 
 // forgetStageLocked drops the journal entry of a staging file about to be
@@ -57,5 +68,23 @@ func (f *File) journalFailedLocked(key string) {
 func (f *File) forgetStageLocked() {
 	if f.fsys.journal != nil && f.stage != nil {
 		_ = f.fsys.journal.Forget(filepath.Base(f.stage.Name()))
+	}
+}
+
+// rejournalLocked records a staged file's entry again after its key or
+// base changed (a rename): a closed file's data may wait for its upload
+// (a failed one; every close under write-back), and a crash now must
+// leave it for the next run under the name it has, durably so if it was.
+// The caller holds mu.
+func (f *File) rejournalLocked(key string) {
+	if f.fsys.journal == nil || f.stage == nil || !f.dirty {
+		return
+	}
+	if f.writers > 0 {
+		f.journalLocked(key, false, false)
+		return
+	}
+	if err := f.durableLocked(key); err != nil {
+		f.fsys.log.Error("making a moved file's staged data durable failed: a crash now could lose it", "key", key, "err", err)
 	}
 }

@@ -170,7 +170,9 @@ func (d *Dir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) 
 }
 
 // loadRoot reads a prefix mount's root attributes from the prefix's marker,
-// once per mount: one HEAD (a listing shows no attributes).
+// once per mount: one LIST, which finds whether there is a marker and then
+// answers the first lookups, and one HEAD if there is (a listing shows no
+// attributes).
 func (f *FS) loadRoot(ctx context.Context) {
 	if !f.opts.PrefixRoot || f.rootLoaded.Load() || f.be.Offline() {
 		return
@@ -431,18 +433,21 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 		return syscall.ENOENT
 	}
 	key := childKey(dirKey, name)
-	var etag string
+	var (
+		etag  string
+		maybe []string
+	)
 	if ch := d.GetChild(name); ch != nil {
 		switch n := ch.Operations().(type) {
 		case *File:
-			stored, inS3 := n.unlink(ctx, key)
+			stored, alternatives, inS3 := n.unlink(ctx, key)
 			if !inS3 {
 				// Never uploaded: nothing to delete in S3.
 				d.fsys.clock.tick(dirKey)
 				d.fsys.cache.SetNegative(key)
 				return 0
 			}
-			etag = stored
+			etag, maybe = stored, alternatives
 		case *Symlink:
 			etag = n.etag()
 		}
@@ -453,7 +458,7 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 	// Sent in a batch with the next removals (within deleteDelay), and
 	// only if S3 still holds the version this mount showed; gone for this
 	// mount at once.
-	d.fsys.deletes.DeleteLater(key, etag)
+	d.fsys.deletes.DeleteLater(key, etag, maybe...)
 	d.fsys.clock.tick(dirKey)
 	d.fsys.cache.Delete(key)
 	d.fsys.forgetData(key)

@@ -68,7 +68,8 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 			// it, and changes of it not uploaded yet are dropped. An upload
 			// of it in flight finishes first, and its version is then the
 			// one replaced.
-			victim, _ = v.unlink(ctx, dstKey)
+			etag, maybe, _ := v.unlink(ctx, dstKey)
+			victim = d.fsys.landed(ctx, dstKey, etag, maybe)
 		case *Symlink:
 			victim = v.etag()
 		}
@@ -108,16 +109,8 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 func (f *File) rename(ctx context.Context, srcKey, dstKey, victim string) syscall.Errno {
 	f.ioMu.Lock()
 	defer f.ioMu.Unlock()
-	landed := f.landed(ctx, srcKey)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if landed != "" {
-		// An upload thought failed is at srcKey: the move takes it away.
-		f.fsys.deletes.DeleteLater(srcKey, landed)
-		f.fsys.clock.tickKey(srcKey)
-		f.fsys.cache.Delete(srcKey)
-		f.local, f.replaces = true, ""
-	}
 	errno := f.renameLocked(ctx, srcKey, dstKey, victim)
 	if errno == 0 {
 		// Until go-fuse moves the inode, the tree still says srcKey: an
@@ -131,13 +124,15 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) 
 	switch {
 	case f.local:
 		f.abandonStreamLocked() // as below
-		if f.replaces != "" {
-			// It was moved onto srcKey, over an object not replaced yet.
-			f.fsys.deletes.DeleteLater(srcKey, f.replaces)
+		if f.replaces != "" || len(f.maybeLanded) > 0 {
+			// It was moved onto srcKey, over an object not replaced yet,
+			// or an upload of it there failed without an answer.
+			f.fsys.deletes.DeleteLater(srcKey, f.replaces, f.maybeLanded...)
 			f.fsys.clock.tickKey(srcKey)
 			f.fsys.cache.Delete(srcKey)
 		}
 		f.replaces, f.maybeLanded = victim, nil
+		f.rejournalLocked(dstKey)
 		return 0
 	case f.dirty:
 		// The data goes up under the new name at the next Flush. An
@@ -145,10 +140,11 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) 
 		// again under the new one): completed there, it would show the
 		// old name to others, and overwrite whatever took that name since.
 		f.abandonStreamLocked()
-		f.fsys.deletes.DeleteLater(srcKey, f.meta.ETag)
+		f.fsys.deletes.DeleteLater(srcKey, f.meta.ETag, f.maybeLanded...)
 		f.fsys.clock.tickKey(srcKey)
 		f.fsys.cache.Delete(srcKey)
 		f.local, f.replaces, f.maybeLanded = true, victim, nil
+		f.rejournalLocked(dstKey)
 		return 0
 	}
 	var replace *s3backend.PutOptions
@@ -218,7 +214,9 @@ func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta
 
 // renameDir moves every key under src to dst.
 func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
-	f.flushUnder(ctx, src)
+	if errno := f.flushUnder(ctx, src); errno != 0 {
+		return errno
+	}
 	if errno := f.flushMarkers(ctx, src); errno != 0 {
 		return errno
 	}
@@ -288,13 +286,19 @@ func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
 	return 0
 }
 
-// flushUnder uploads staged files under prefix before their keys move.
-func (f *FS) flushUnder(ctx context.Context, prefix string) {
+// flushUnder uploads staged files under prefix before their keys move. A
+// file that cannot be stored fails the move: the copy would miss it, and
+// a file the kernel forgot would later land under the old name (see key).
+func (f *FS) flushUnder(ctx context.Context, prefix string) syscall.Errno {
 	for _, file := range f.dirtyFiles() {
 		if key, ok := file.key(); ok && strings.HasPrefix(key, prefix) {
-			file.sync(ctx)
+			if errno := file.sync(ctx); errno != 0 {
+				f.log.Warn("folder move refused: a file in it could not be uploaded first", "key", key, "errno", errno)
+				return errno
+			}
 		}
 	}
+	return 0
 }
 
 // renameNoReplace is renameat2's RENAME_NOREPLACE (go-fuse names only

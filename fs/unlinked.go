@@ -10,16 +10,17 @@ import (
 
 // unlink takes the file out of the tree: staged changes are dropped (POSIX
 // discards the data of a file unlinked while open, at its last close), and
-// open descriptors keep reading what the file held. It reports the ETag of
-// the version S3 holds at key, and whether there is one: a file created
-// here and never uploaded has none, unless it was renamed onto a name that
-// held an object, which is then the one to delete. Both unlink and a
-// rename replacing the file use it: with write-back, a closed file's data
-// may still wait for its upload, and must not land after this.
-func (f *File) unlink(ctx context.Context, key string) (etag string, inS3 bool) {
+// open descriptors keep reading what the file held. It reports what S3
+// holds at key: the version's ETag, the versions an upload that failed
+// without an answer may have left there instead (see maybeLanded), and
+// whether there is anything at all: a file created here and never uploaded
+// has nothing, unless it was moved onto a name that held an object, which
+// is then the one to delete. Both unlink and a rename replacing the file
+// use it: with write-back, a closed file's data may still wait for its
+// upload, and must not land after this.
+func (f *File) unlink(ctx context.Context, key string) (etag string, maybe []string, inS3 bool) {
 	f.ioMu.Lock() // an upload in flight finishes first, then is deleted
 	defer f.ioMu.Unlock()
-	landed := f.landed(ctx, key)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.unlinked.Store(true)
@@ -35,40 +36,11 @@ func (f *File) unlink(ctx context.Context, key string) (etag string, inS3 bool) 
 	if f.handles == 0 {
 		f.dropStageLocked()
 	}
-	f.maybeLanded = nil
-	switch {
-	case landed != "":
-		return landed, true
-	case f.local:
-		return f.replaces, f.replaces != ""
+	maybe, f.maybeLanded = f.maybeLanded, nil
+	if f.local {
+		return f.replaces, maybe, f.replaces != "" || len(maybe) > 0
 	}
-	return f.meta.ETag, true
-}
-
-// landed is the ETag of the version S3 holds at key if an upload of this
-// file that failed without an answer did land there after all (see
-// maybeLanded), else "". It costs a HEAD, only for a file with such an
-// attempt: a removal or a move of it must take that version away, not
-// the one before it. The caller holds ioMu, so no upload changes the
-// answer meanwhile.
-func (f *File) landed(ctx context.Context, key string) string {
-	f.mu.Lock()
-	attempts := slices.Clone(f.maybeLanded)
-	f.mu.Unlock()
-	if len(attempts) == 0 {
-		return ""
-	}
-	info, err := f.fsys.be.Head(context.WithoutCancel(ctx), key)
-	if err != nil {
-		if !errors.Is(err, s3backend.ErrNotFound) {
-			f.fsys.log.Warn("could not learn whether an unanswered upload landed; if it did, it stays in S3", "key", key, "err", err)
-		}
-		return ""
-	}
-	if slices.Contains(attempts, info.ETag) {
-		return info.ETag
-	}
-	return ""
+	return f.meta.ETag, maybe, true
 }
 
 // keepReadableLocked stages the content of a file about to lose its key
@@ -91,4 +63,21 @@ func (l *Symlink) etag() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.meta.ETag
+}
+
+// landed is which of etag and maybe S3 holds at key (see maybeLanded):
+// the version a move onto key replaces. It costs a HEAD, only when there
+// is a doubt; a failed one answers etag.
+func (f *FS) landed(ctx context.Context, key, etag string, maybe []string) string {
+	if len(maybe) == 0 {
+		return etag
+	}
+	info, err := f.be.Head(context.WithoutCancel(ctx), key)
+	switch {
+	case err == nil && slices.Contains(maybe, info.ETag):
+		return info.ETag
+	case err != nil && !errors.Is(err, s3backend.ErrNotFound):
+		f.log.Warn("could not learn whether an unanswered upload landed: the move may keep both", "key", key, "err", err)
+	}
+	return etag
 }
