@@ -348,6 +348,10 @@ func (l *Listing) SetMarker(v bool) {
 
 func (l *Listing) age(now time.Time) time.Duration { return now.Sub(l.fetched) }
 
+// Fetched is when the listing was asked for: what changed in S3 after it
+// may be missing from it.
+func (l *Listing) Fetched() time.Time { return l.fetched }
+
 // Missed records a lookup answered from l that needed a HEAD and returns
 // how many there have been.
 func (l *Listing) Missed() int32 { return l.misses.Add(1) }

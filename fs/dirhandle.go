@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -129,6 +130,16 @@ func (f *FS) unlisted(dirKey string, l *cache.Listing) []fuse.DirEntry {
 	for _, name := range f.localIn(dirKey) {
 		if _, listed := l.Get(name); !listed {
 			out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
+		}
+	}
+	// Uploaded since the listing was asked for: no longer local, maybe not
+	// in the listing. Still there unless removed here since.
+	for _, name := range f.landedKeys.since(dirKey, l.Fetched()) {
+		if _, listed := l.Get(name); listed || slices.ContainsFunc(out, func(e fuse.DirEntry) bool { return e.Name == name }) {
+			continue
+		}
+		if _, known := f.cache.Known(dirKey + name); known {
+			out = append(out, f.dirEntries(dirKey, []cache.Entry{{Name: name}})...)
 		}
 	}
 	for _, name := range f.pendingIn(dirKey) {

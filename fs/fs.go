@@ -128,6 +128,7 @@ type FS struct {
 	conflictCount atomic.Int64
 
 	rootLoaded atomic.Bool // the root's marker was read (loadRoot)
+	landedKeys landedKeys  // see landed.go
 	parked     parkedFetchers
 
 	awaitMu sync.Mutex // protects awaited

@@ -561,6 +561,7 @@ func (f *FS) recordUpload(key string, m cache.Meta) {
 	if l, _ := f.cache.Listing(dirKey); l != nil {
 		l.Set(cache.Entry{Name: name, Observed: cache.Observed{Size: m.Size, ETag: m.ETag, LastModified: m.LastModified}})
 	}
+	f.landedKeys.add(dirKey, name, f.cache.Now())
 }
 
 // Link fails: S3 has no hard links. EPERM is what link(2) documents for a

@@ -117,3 +117,42 @@ func TestUnansweredUploadRemovedOrMoved(t *testing.T) {
 		t.Errorf("replaced.txt = %q, want the moved file's data", got)
 	}
 }
+
+// TestFileUploadedDuringReaddirIsListed: a file created here, whose upload
+// lands while a readdir's listing is on its way (asked for before, so it
+// does not show the file), is in that readdir: it existed all along. Its
+// upload ends its "created here" state before the readdir ends; under
+// write-back that happens in the background at any time.
+func TestFileUploadedDuringReaddirIsListed(t *testing.T) {
+	mem := s3backend.NewMemory()
+	held := &heldList{Memory: mem}
+	dir, fsys := testMountWith(t, mem, Options{Backend: held})
+	f, err := os.Create(filepath.Join(dir, "new.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("made before the readdir")
+	fsys.cache.DropTree("")
+	g := newGate(s3backend.OpList, "")
+	held.gate.Store(g)
+	listed := make(chan []string, 1)
+	go func() {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Error(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		listed <- names
+	}()
+	<-g.arrived // S3 answered without new.txt; the answer is held
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(g.open)
+	if names := <-listed; !slices.Contains(names, "new.txt") {
+		t.Errorf("the readdir shows %v, without new.txt", names)
+	}
+}
