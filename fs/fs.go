@@ -65,6 +65,11 @@ type Options struct {
 	// carries it instead of a copy of its own (default 2 s). Fsync, close
 	// and unmount store it at once.
 	MetaDelay time.Duration
+	// WriteBack makes close return once the data is durable on local disk,
+	// uploading in the background (writeback.go); WriteBackBudget bounds
+	// the bytes waiting (default 1 GiB).
+	WriteBack       bool
+	WriteBackBudget int64
 	// PrefixRoot: the mount's root is a folder in the bucket (a prefix),
 	// whose marker holds the root's attributes.
 	PrefixRoot bool
@@ -128,7 +133,8 @@ type FS struct {
 	conflictCount atomic.Int64
 
 	rootLoaded atomic.Bool // the root's marker was read (loadRoot)
-	landedKeys landedKeys  // see landed.go
+	writeBacks writeBacks
+	landedKeys landedKeys // see landed.go
 	parked     parkedFetchers
 
 	awaitMu sync.Mutex // protects awaited
@@ -155,6 +161,9 @@ func New(opts Options) (*FS, error) {
 	}
 	if opts.CopyConcurrency <= 0 {
 		opts.CopyConcurrency = 32
+	}
+	if opts.WriteBackBudget <= 0 {
+		opts.WriteBackBudget = 1 << 30
 	}
 	if opts.LinkExpiry <= 0 {
 		opts.LinkExpiry = share.DefaultExpiry
@@ -380,16 +389,26 @@ func (f *FS) Pending() int {
 	return len(f.dirty)
 }
 
+// flushParallel is how many files FlushAll uploads at once.
+const flushParallel = 16
+
 // FlushAll uploads every file with staged changes. It returns an error
 // naming how many could not be uploaded; their staged data stays on disk.
 func (f *FS) FlushAll(ctx context.Context) error {
-	var failed []string
-	for _, file := range f.dirtyFiles() {
+	var (
+		mu     sync.Mutex
+		failed []string
+	)
+	// Several at once: under write-back, unmount may find thousands
+	// queued.
+	parallel(flushParallel, f.dirtyFiles(), nil, func(file *File) {
 		if errno := file.sync(ctx); errno != 0 {
 			key, _ := file.key()
+			mu.Lock()
 			failed = append(failed, key)
+			mu.Unlock()
 		}
-	}
+	})
 	if len(failed) > 0 {
 		slices.Sort(failed)
 		names := strings.Join(failed[:min(len(failed), 10)], ", ")

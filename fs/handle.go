@@ -200,6 +200,9 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	if h.file.createdEmpty() && h.file.fsys.holdsAnother(ctx, h.file.EmbeddedInode().StableAttr().Ino) {
 		return 0 // a dup2 and close: the last close uploads
 	}
+	if h.file.fsys.opts.WriteBack {
+		return h.file.writeBack(ctx)
+	}
 	return h.file.flush(ctx)
 }
 

@@ -505,12 +505,23 @@ func (f *File) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 		f.mtimeSet = true
 	}
 	// truncate(2) or a chmod of a staged file with no open handle: nothing
-	// else will upload it.
+	// else will upload it. Under write-back it waits its turn, as its
+	// close did, and what changed is journaled with it.
 	upload := f.dirty && f.handles == 0
+	queue := upload && f.fsys.opts.WriteBack
+	if queue {
+		if key, ok := f.key(); ok {
+			f.rejournalLocked(key)
+		}
+		upload = false
+	}
 	if !f.dirty && !f.local && !sameAttrs(old, f.meta) {
 		f.deferMetaLocked()
 	}
 	f.mu.Unlock()
+	if queue {
+		f.fsys.queueWriteBack(f)
+	}
 	if upload {
 		if errno := f.upload(ctx); errno != 0 {
 			return errno
@@ -620,7 +631,12 @@ func (f *File) release(passthrough, writable bool) {
 	if f.dirty {
 		if key, ok := f.key(); ok {
 			// Written through a descriptor whose closes were not the
-			// writer's (see handle.Flush): upload now, as no close will.
+			// writer's (see handle.Flush), or queued by write-back's close
+			// already: upload now, as no close will, or in its turn.
+			if f.fsys.opts.WriteBack {
+				go f.fsys.queueWriteBack(f)
+				return
+			}
 			go func() {
 				if errno := f.flush(context.Background()); errno != 0 {
 					f.fsys.log.Error("file closed with changes not uploaded; kept for retry", "key", key, "errno", errno)

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/s3drive/s3drive/fs/journal"
@@ -62,6 +64,7 @@ func (f *FS) Recover(ctx context.Context) (Recovery, error) {
 		return rec, err
 	}
 	named := map[string]bool{}
+	var closed []closedEntry // to upload
 	for _, e := range entries {
 		named[e.Stage] = true
 		stage := filepath.Join(f.opts.StagingDir, e.Stage)
@@ -91,20 +94,42 @@ func (f *FS) Recover(ctx context.Context) (Recovery, error) {
 				f.journal.Forget(e.Stage)
 			}
 		default:
-			switch target, err := f.recoverUpload(ctx, e, stage); {
+			closed = append(closed, closedEntry{e, stage})
+		}
+	}
+	// Several keys at once (a write-back queue a crash left may hold
+	// thousands); the entries of one key, oldest first.
+	slices.SortFunc(closed, func(a, b closedEntry) int { return a.entry.Updated.Compare(b.entry.Updated) })
+	byKey := map[string][]closedEntry{}
+	var keys []string
+	for _, c := range closed {
+		if byKey[c.entry.Key] == nil {
+			keys = append(keys, c.entry.Key)
+		}
+		byKey[c.entry.Key] = append(byKey[c.entry.Key], c)
+	}
+	var mu sync.Mutex
+	parallel(recoverParallel, keys, nil, func(key string) {
+		for _, c := range byKey[key] {
+			target, err := f.recoverUpload(ctx, c.entry, c.stage)
+			mu.Lock()
+			switch {
 			case err != nil:
-				f.log.Warn("recovery: upload failed; retrying in the background", "key", e.Key, "err", err)
+				f.log.Warn("recovery: upload failed; retrying in the background", "key", c.entry.Key, "err", err)
 				later = append(later, func(ctx context.Context) error {
-					_, err := f.recoverUpload(ctx, e, stage)
+					_, err := f.recoverUpload(ctx, c.entry, c.stage)
 					return err
 				})
-			case target != e.Key:
+			case target != c.entry.Key:
 				rec.Conflicted = append(rec.Conflicted, target)
 			default:
 				rec.Uploaded = append(rec.Uploaded, target)
 			}
+			mu.Unlock()
 		}
-	}
+	})
+	slices.Sort(rec.Uploaded)
+	slices.Sort(rec.Conflicted)
 	left, _ := filepath.Glob(filepath.Join(f.opts.StagingDir, "stage-*"))
 	for _, stage := range left {
 		if !named[filepath.Base(stage)] {
@@ -119,6 +144,16 @@ func (f *FS) Recover(ctx context.Context) (Recovery, error) {
 	}
 	return rec, nil
 }
+
+// closedEntry is a journal entry whose data a close or fsync asked for,
+// and its staging file.
+type closedEntry struct {
+	entry journal.Entry
+	stage string
+}
+
+// recoverParallel is how many files recovery uploads at once.
+const recoverParallel = 16
 
 func (f *FS) retryRecovery(items []func(context.Context) error) {
 	for delay := firstRetry; len(items) > 0; delay = min(delay*2, maxRetryDelay) {

@@ -28,6 +28,16 @@ type Status struct {
 	// DataCacheBytes and DataCacheLimit are the data cache's use and size.
 	DataCacheBytes int64 `json:"data_cache_bytes"`
 	DataCacheLimit int64 `json:"data_cache_limit"`
+	// WriteBack is set when the mount runs with --write-back.
+	WriteBack *WriteBackStatus `json:"write_back,omitempty"`
+}
+
+// WriteBackStatus is the write-back queue: files closed (their data durable
+// on local disk) that S3 does not have yet.
+type WriteBackStatus struct {
+	Files  int   `json:"files"`
+	Bytes  int64 `json:"bytes"`
+	Budget int64 `json:"budget"` // past it, a close waits for its own upload
 }
 
 // UploadStatus is one file waiting for S3.
@@ -82,6 +92,10 @@ func (f *FS) Status() Status {
 	slices.Sort(st.WaitingFolders)
 	if f.data != nil {
 		st.DataCacheBytes, st.DataCacheLimit = f.data.Size(), f.data.Limit()
+	}
+	if f.opts.WriteBack {
+		files, bytes := f.writeBackQueued()
+		st.WriteBack = &WriteBackStatus{Files: files, Bytes: bytes, Budget: f.opts.WriteBackBudget}
 	}
 	st.Conflicts, st.RecentConflicts = f.Conflicts()
 	if st.RecentConflicts == nil {

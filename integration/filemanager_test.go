@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // gvfsdTrash is the gvfs daemon behind trash:// (Debian's gvfs package).
@@ -246,5 +252,112 @@ for i in $(seq 300); do [ -z "$(ls -A "$2/expunged")" ] && break; sleep 0.1; don
 	}
 	if getObject(t, "case-12/notes.txt") != "notes" {
 		t.Error("restored file not back in S3")
+	}
+}
+
+// TestGioSeededFolder: a file manager opens a client's folder another
+// client wrote (10 subfolders of 30 files, no folder markers, as the SDK
+// or aws s3 cp leaves them, and an 80 MiB video without an extension) on
+// a mount that never saw it. Listing the folder with what a file manager
+// shows, counting each subfolder's items and sniffing the video's type
+// cost listings, one HEAD per top-level file and one MiB of the video;
+// looking at the video again costs nothing. A file dragged in costs its
+// upload and the self-copy of the time the file manager sets after close;
+// with --write-back, the upload alone.
+func TestGioSeededFolder(t *testing.T) {
+	need(t)
+	freshClient(t)
+	for i := range 10 {
+		for j := range 30 {
+			putObject(t, fmt.Sprintf("seed/sub%02d/file%02d.txt", i, j), "x", nil)
+		}
+	}
+	putObject(t, "seed/notes.pdf", "%PDF-1.4\n", nil)
+	video := bytes.Repeat([]byte{0, 0, 0, 0x20, 'f', 't', 'y', 'p', 'i', 's', 'o', 'm'}, 80<<20/12)
+	if _, err := env.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket),
+		Key: aws.String(clientDir + "/seed/holiday"), Body: bytes.NewReader(video)}); err != nil {
+		t.Fatal(err)
+	}
+	m := startMount(t, "")
+	browse := m.requests(func() {
+		gio(t, "list", "-a", "standard::name,standard::type,standard::size,standard::is-hidden,standard::fast-content-type,time::modified,unix::mode,access::can-read", m.path("seed"))
+	})
+	// The subfolders have no markers: their own listings show it, with no
+	// HEAD, and serve the counts below.
+	if browse["HeadObject"] > 2 || browse["ListObjectsV2"] > 12 || browse["GetObject"] != 0 {
+		t.Errorf("opening the folder: %v, want ≤ 12 LIST, ≤ 2 HEAD (the top-level files), no GET", browse)
+	}
+	count := func(attributes string) map[string]int64 {
+		return m.requests(func() {
+			for i := range 10 {
+				if out := gio(t, "list", "-a", attributes, m.path(fmt.Sprintf("seed/sub%02d", i))); strings.Count(out, "\n") != 30 {
+					t.Errorf("gio list of sub%02d:\n%s", i, out)
+				}
+			}
+		})
+	}
+	names := m.requests(func() {
+		for i := range 10 {
+			run(t, "ls", "-f", m.path(fmt.Sprintf("seed/sub%02d", i)))
+			run(t, "find", m.path(fmt.Sprintf("seed/sub%02d", i)), "-name", "*.txt")
+		}
+	})
+	if names["HeadObject"] != 0 {
+		t.Errorf("ls -f and find -name of each subfolder: %v, want no HEAD", names)
+	}
+	// GLib's enumerator lstat()s every entry whatever it is asked for
+	// (gio list shows sizes and types; Nautilus counts items asking for
+	// is-hidden and is-backup): a HEAD for each object never seen, once.
+	nautilus := "standard::name,standard::is-hidden,standard::is-backup"
+	if first := count(nautilus); first["HeadObject"] > 300 {
+		t.Errorf("Nautilus's count: %v, want ≤ 1 HEAD per object", first)
+	}
+	if again := count(nautilus); again["HeadObject"] != 0 {
+		t.Errorf("Nautilus's count, again: %v, want no HEAD", again)
+	}
+	sniff := func() map[string]int64 {
+		return m.requests(func() {
+			if out := gio(t, "info", "-a", "standard::content-type", m.path("seed/holiday")); !strings.Contains(out, "video/mp4") {
+				t.Errorf("content type of the video:\n%s", out)
+			}
+		})
+	}
+	if first := sniff(); first["GetObject"] != 1 {
+		t.Errorf("first type check: %v, want 1 GET", first)
+	}
+	if again := sniff(); again["GetObject"] != 0 {
+		t.Errorf("second type check: %v, want no GET", again)
+	}
+	var st struct {
+		DataCacheBytes int64 `json:"data_cache_bytes"`
+	}
+	if out, err := s3driveCmd("status", m.dir, "--json"); err != nil || json.Unmarshal([]byte(out), &st) != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	if st.DataCacheBytes > 4<<20 {
+		t.Errorf("checking the video's type twice kept %d bytes of it, want ≤ 4 MiB", st.DataCacheBytes)
+	}
+
+	local := filepath.Join(t.TempDir(), "scan.pdf")
+	os.WriteFile(local, []byte("%PDF-1.4 scanned\n"), 0o644)
+	dragged := m.requests(func() {
+		gio(t, "copy", "--preserve", local, m.path("seed/scan.pdf"))
+		run(t, "sync", m.path("seed")) // the time set after close waits, as a chmod does
+	})
+	if dragged["PutObject"] != 1 || dragged["CopyObject"] > 1 {
+		t.Errorf("gio copy of one file: %v, want 1 PUT and at most the time's self-copy", dragged)
+	}
+	m.unmount()
+
+	wb := startMount(t, "", "--write-back")
+	dragged = wb.requests(func() {
+		gio(t, "copy", "--preserve", local, wb.path("seed/scan2.pdf"))
+		run(t, "sync", wb.path("seed/scan2.pdf")) // fsync: waits for the upload
+	})
+	if dragged["PutObject"] != 1 || dragged["CopyObject"] != 0 {
+		t.Errorf("gio copy with --write-back: %v, want 1 PUT carrying the time, no copy", dragged)
+	}
+	if h := head(t, "seed/scan2.pdf"); h.Metadata["mtime"] == "" {
+		t.Errorf("the time gio set is not stored: %v", h.Metadata)
 	}
 }

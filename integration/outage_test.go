@@ -97,6 +97,13 @@ func inS3(key string, want []byte) bool {
 	return bytes.Equal(got.Bytes(), want)
 }
 
+// objectExists reports whether S3 holds key (in the client's folder).
+func objectExists(key string) bool {
+	_, err := env.s3.HeadObject(context.Background(), &s3.HeadObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(clientDir + "/" + key)})
+	return err == nil
+}
+
 func openUploads(t *testing.T) []string {
 	t.Helper()
 	out, err := env.s3.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{

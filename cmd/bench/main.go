@@ -52,7 +52,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of the large-file workloads and their raw baselines; the median is reported")
 	latency := flag.Duration("latency", 0, "delay added to each direction of every connection to the server, as to a distant S3 region (every tool and the raw client go through it)")
 	keep := flag.Bool("keep", false, "keep the work directory")
-	only := flag.String("tools", "s3drive,s3fs,rclone", "tools to run, comma-separated (peers only when installed)")
+	only := flag.String("tools", "s3drive,s3drive-writeback,s3fs,rclone", "tools to run, comma-separated (peers only when installed)")
 	folders := flag.String("folders", "", "sizes of the big-folder workloads, comma-separated (e.g. 1000,10000,100000; empty skips them)")
 	flag.Parse()
 	var sizes []int
@@ -99,6 +99,8 @@ type tool struct {
 	start func(b *bench, prefix, dir, cacheDir string) (*exec.Cmd, error)
 	// durable: close and fsync return once the data is in S3.
 	durable bool
+	// treesOnly: only the tree workloads run (see s3driveWriteBack).
+	treesOnly bool
 }
 
 func run(size, rssSize int64, runs int, latency time.Duration, tree string, keep bool, only []string, folders []int) error {
@@ -172,6 +174,9 @@ func run(size, rssSize int64, runs int, latency time.Duration, tree string, keep
 		b.rows = append(b.rows, row{workload: "PutObject of each file of the tree, one after another", tool: "raw SDK", seconds: seqPut})
 	}
 	tools := []tool{s3drive}
+	if slices.Contains(only, s3driveWriteBack.name) {
+		tools = append(tools, s3driveWriteBack)
+	}
 	for _, t := range peers {
 		if !slices.Contains(only, t.name) {
 			continue
@@ -184,7 +189,7 @@ func run(size, rssSize int64, runs int, latency time.Duration, tree string, keep
 	}
 	for _, t := range tools {
 		var err error
-		if size > 0 {
+		if size > 0 && !t.treesOnly {
 			err = b.repeat(runs, func(run int) error { return b.largeFile(t, src, size, raw, run) })
 		}
 		if err == nil && tree != "" {
@@ -192,7 +197,7 @@ func run(size, rssSize int64, runs int, latency time.Duration, tree string, keep
 		}
 		if err != nil {
 			// A peer's failure is a result too; s3drive's is not.
-			if t.name == s3drive.name {
+			if t.ours() {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "bench: %s failed: %v\n", t.name, err)
@@ -372,7 +377,7 @@ func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 		if err := b.waitObjects(t.prefix()+"/tree/", files, start); err != nil {
 			return err
 		}
-		b.rows[len(b.rows)-1].note += fmt.Sprintf("returns before the data is in S3; in S3 after %.2f s", time.Since(start).Seconds())
+		b.rows[len(b.rows)-1].note += fmt.Sprintf("returns before the data is in S3 (%s); in S3 after %.2f s", t.returnsAt(), time.Since(start).Seconds())
 	}
 	m.unmount()
 	if m, err = b.mount(t, cacheDir); err != nil {
@@ -400,10 +405,17 @@ func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 	other.unmount()
 
 	if _, err := exec.LookPath("rsync"); err == nil {
+		start := time.Now()
 		if err := b.measure(m, "rsync -a (initial)", 0, "", []string{tree}, func() error {
 			return runThenSync(m.path("rsync"), "rsync", "-a", tree+"/", m.path("rsync")+"/")
 		}); err != nil {
 			return err
+		}
+		if !t.durable {
+			if err := b.waitObjects(t.prefix()+"/rsync/", files, start); err != nil {
+				return err
+			}
+			b.rows[len(b.rows)-1].note += fmt.Sprintf("returns before the data is in S3 (%s); in S3 after %.2f s", t.returnsAt(), time.Since(start).Seconds())
 		}
 		if err := b.measure(m, "rsync -a (again, unchanged)", 0, "", []string{tree}, func() error {
 			return runThenSync(m.path("rsync"), "rsync", "-a", tree+"/", m.path("rsync")+"/")
@@ -567,15 +579,35 @@ func formatRequests(c map[string]int64) string {
 func (t tool) prefix() string { return "drive-" + t.name }
 
 // s3drive is mounted with passthrough, its fastest durable configuration.
-var s3drive = tool{name: "s3drive", durable: true,
-	start: func(b *bench, prefix, dir, cacheDir string) (*exec.Cmd, error) {
-		cmd := exec.Command(b.binary, "mount", "--endpoint", b.endpoint, "--cache-dir", cacheDir,
-			"--passthrough", "s3://"+bucket+"/"+prefix, dir)
+var s3drive = tool{name: "s3drive", durable: true, start: startS3drive()}
+
+// s3driveWriteBack is s3drive with --write-back: close returns once the
+// data is durable on local disk. Only the tree workloads run it; its
+// large-file rows end in fsync, which waits for S3 as without it.
+var s3driveWriteBack = tool{name: "s3drive-writeback", treesOnly: true, start: startS3drive("--write-back")}
+
+func startS3drive(flags ...string) func(b *bench, prefix, dir, cacheDir string) (*exec.Cmd, error) {
+	return func(b *bench, prefix, dir, cacheDir string) (*exec.Cmd, error) {
+		args := append([]string{"mount", "--endpoint", b.endpoint, "--cache-dir", cacheDir, "--passthrough"}, flags...)
+		cmd := exec.Command(b.binary, append(args, "s3://"+bucket+"/"+prefix, dir)...)
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s3server.AccessKey,
 			"AWS_SECRET_ACCESS_KEY="+s3server.SecretKey, "AWS_REGION=us-east-1",
 			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
 		return cmd, cmd.Start()
-	}}
+	}
+}
+
+// returnsAt says where a tool that is not durable holds data when close
+// returns.
+func (t tool) returnsAt() string {
+	if t.ours() {
+		return "synced to local disk and journaled"
+	}
+	return "in its local cache only"
+}
+
+// ours reports whether the tool is s3drive, in any configuration.
+func (t tool) ours() bool { return strings.HasPrefix(t.name, s3drive.name) }
 
 // peers run when installed, with the options their documentation gives
 // for an S3-compatible endpoint.
@@ -666,7 +698,7 @@ func (b *bench) objectPath(key string) string {
 
 // counters reads s3drive's request counters; other tools have none (nil).
 func (m *mount) counters() (map[string]int64, error) {
-	if m.tool.name != s3drive.name {
+	if !m.tool.ours() {
 		return nil, nil
 	}
 	buf := make([]byte, 4096)
@@ -696,7 +728,7 @@ func (m *mount) peakRSS() int64 {
 // unmount: s3drive flushes and leaves on SIGTERM; the others on umount
 // (retried while busy with uploads, then detached).
 func (m *mount) unmount() {
-	if m.tool.name == s3drive.name {
+	if m.tool.ours() {
 		m.cmd.Process.Signal(unix.SIGTERM)
 	} else {
 		for i := 0; exec.Command("umount", m.dir).Run() != nil; i++ {

@@ -57,6 +57,8 @@ type mountFlags struct {
 	metricsAddr string
 	linkExpiry  time.Duration
 	onConflict  string
+	writeBack   bool
+	wbBudget    string
 	log         logFlags
 	debug       bool
 	pprof       string
@@ -85,6 +87,8 @@ func (m *mountFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&m.passthrough, "passthrough", false, "let the kernel read cached files straight from disk (Linux 6.9+, root; on by itself with --read-only); a file open that way cannot be opened for writing until closed")
 	f.DurationVar(&m.metadataTTL, "metadata-ttl", time.Second, "how long metadata and listings are trusted before asking S3 again")
 	f.DurationVar(&m.negativeTTL, "negative-ttl", 5*time.Second, "how long a name known not to exist (a lookup found nothing, or a listing did not show it) is trusted")
+	f.BoolVar(&m.writeBack, "write-back", false, "close returns once the data is durable on local disk (synced, journaled) and uploads run in the background; fsync still waits for S3; a crash leaves them for the next mount")
+	f.StringVar(&m.wbBudget, "write-back-budget", "1G", "with --write-back: bytes that may wait for upload before a close waits for its own (K, M, G)")
 	f.StringVar(&m.onConflict, "on-conflict", "copy", "when a file was changed elsewhere since this mount read it: copy (keep both: these changes go to a \"conflicted copy\" beside it) or overwrite (last writer wins)")
 	f.DurationVar(&m.linkExpiry, "link-expiry", share.DefaultExpiry, "how long share links live unless asked otherwise (s3drive url, the user.s3drive.url attribute); at most 168h")
 	f.DurationVar(&m.timeout, "timeout", s3backend.DefaultTimeout, "how long a request may go without an answer or a byte moving before the call fails with EIO (and the mount serves what it holds)")
@@ -192,6 +196,12 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 	cacheSize, err := parseSize("cache-size", flags.cacheSize)
 	if err != nil {
 		return err
+	}
+	wbBudget := int64(1 << 30)
+	if flags.wbBudget != "" {
+		if wbBudget, err = parseSize("write-back-budget", flags.wbBudget); err != nil {
+			return err
+		}
 	}
 	if flags.metadataTTL < 0 || flags.negativeTTL < 0 {
 		return usageError{errors.New("--metadata-ttl and --negative-ttl cannot be negative")}
@@ -315,7 +325,8 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		Backend: be, Cache: mc, Data: data, Passthrough: flags.passthrough, StagingDir: filepath.Join(stateDir, "staging"), Journal: jr, Mountpoint: mountpoint,
 		ReadOnly: flags.readOnly, UID: flags.uid, GID: flags.gid, FileMode: fileMode, DirMode: dirMode,
 		MaxInodes: flags.maxInodes, ListPageSize: flags.listPage, LinkExpiry: flags.linkExpiry,
-		Overwrite: flags.onConflict == "overwrite", PrefixRoot: prefix != "", Logger: log,
+		Overwrite: flags.onConflict == "overwrite", PrefixRoot: prefix != "", WriteBack: flags.writeBack, WriteBackBudget: wbBudget,
+		Logger: log,
 	})
 	if err != nil {
 		return err

@@ -131,6 +131,10 @@ func printStatus(w io.Writer, st *control.Status, bars bool) {
 	for _, u := range st.Uploads {
 		fmt.Fprintf(w, "    %s  %s\n", u.Path, uploadLine(u, bars))
 	}
+	if wb := st.WriteBack; wb != nil {
+		fmt.Fprintf(w, "  write-back: %d closed file(s), %s of %s budget, safe on local disk and uploading\n",
+			wb.Files, humanBytes(wb.Bytes), humanBytes(wb.Budget))
+	}
 	fmt.Fprintf(w, "  folders waiting: %d  attribute changes waiting: %d  removals queued: %d\n",
 		len(st.WaitingFolders), len(st.WaitingAttributes), st.QueuedRemovals)
 	for _, p := range st.WaitingFolders {
@@ -180,6 +184,8 @@ func uploadLine(u s3fs.UploadStatus, bars bool) string {
 		b.WriteString(", being written")
 	case u.Uploading:
 		b.WriteString(", uploading")
+	case u.Retries == 0:
+		b.WriteString(", closed, waiting its turn")
 	}
 	if u.Retries > 0 {
 		fmt.Fprintf(&b, ", %d failed attempt(s)", u.Retries)
