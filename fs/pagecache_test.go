@@ -2,10 +2,14 @@ package fs
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"unsafe"
@@ -189,6 +193,12 @@ func (b *lockedBuffer) String() string {
 // bypasses the page cache like a write-only one, yet the program can still
 // read back and map what it wrote, and what it changes through the mapping
 // is what S3 gets.
+//
+// The mapping is used by a child process (mapThrough), given the handle's
+// descriptor: in this process a page fault on the mount can wait for the
+// FUSE server in this same process while the Go runtime stops every
+// goroutine for a GC, which waits for the faulting thread: a deadlock of
+// the test, not of the drive (the drive runs in its own process).
 func TestNewFileMapsThroughReadWriteHandle(t *testing.T) {
 	mem := s3backend.NewMemory()
 	dir, fsys := testMount(t, mem)
@@ -208,21 +218,9 @@ func TestNewFileMapsThroughReadWriteHandle(t *testing.T) {
 	if _, err := f.ReadAt(back, 0); err != nil || !bytes.Equal(back, body) {
 		t.Fatalf("read back through the writer: %v", err)
 	}
-	m, err := unix.Mmap(int(f.Fd()), 0, len(body), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatalf("mmap of a file the handle created: %v", err)
-	}
-	if !bytes.Equal(m, body) {
-		t.Error("the mapping shows other bytes than were written")
-	}
-	copy(m[4096:], "changed through the mapping")
-	copy(body[4096:], "changed through the mapping")
-	if err := unix.Msync(m, unix.MS_SYNC); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Munmap(m); err != nil {
-		t.Fatal(err)
-	}
+	change := "changed through the mapping"
+	mapThrough(t, f, len(body), body, 4096, change)
+	copy(body[4096:], change)
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -243,20 +241,54 @@ func TestNewFileMapsThroughReadWriteHandle(t *testing.T) {
 	if _, err := g.WriteString("short"); err != nil {
 		t.Fatal(err)
 	}
-	m, err = unix.Mmap(int(g.Fd()), 0, 5, unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatalf("mmap of a file the handle truncated: %v", err)
-	}
-	if string(m) != "short" {
-		t.Errorf("mapping shows %q", m)
-	}
-	unix.Munmap(m)
+	mapThrough(t, g, 5, []byte("short"), 0, "")
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if got := stored(t, mem, "report.dat"); string(got) != "short" {
 		t.Errorf("S3 holds %q after the truncating create, want %q", got, "short")
 	}
+}
+
+// mapThrough has a child process map size bytes of f shared, check that
+// the mapping shows want, write change at off through it (if any), msync
+// and unmap.
+func mapThrough(t *testing.T, f *os.File, size int, want []byte, off int, change string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMapHelper$")
+	cmd.ExtraFiles = []*os.File{f} // fd 3
+	cmd.Env = append(os.Environ(), "S3DRIVE_MAP_HELPER=1", fmt.Sprintf("S3DRIVE_MAP_SIZE=%d", size),
+		"S3DRIVE_MAP_WANT="+string(want), fmt.Sprintf("S3DRIVE_MAP_OFF=%d", off), "S3DRIVE_MAP_CHANGE="+change)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "mapped ok") {
+		t.Fatalf("the mapping, in a child process: %v\n%s", err, out)
+	}
+}
+
+// TestMapHelper is mapThrough's child; it does nothing in a normal run.
+func TestMapHelper(t *testing.T) {
+	if os.Getenv("S3DRIVE_MAP_HELPER") != "1" {
+		return
+	}
+	size, _ := strconv.Atoi(os.Getenv("S3DRIVE_MAP_SIZE"))
+	off, _ := strconv.Atoi(os.Getenv("S3DRIVE_MAP_OFF"))
+	change := os.Getenv("S3DRIVE_MAP_CHANGE")
+	m, err := unix.Mmap(3, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("mmap of a file the handle created: %v", err)
+	}
+	if string(m) != os.Getenv("S3DRIVE_MAP_WANT") {
+		t.Fatal("the mapping shows other bytes than were written")
+	}
+	if change != "" {
+		copy(m[off:], change)
+		if err := unix.Msync(m, unix.MS_SYNC); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Munmap(m); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("mapped ok")
 }
 
 // stored is what S3 holds under key.
