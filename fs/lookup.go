@@ -267,12 +267,23 @@ func (f *FS) fromListing(ctx context.Context, l *cache.Listing, dirKey, name str
 // inside a folder without one, as in a tree another tool wrote with no
 // markers: there the listing is what readdir wants next anyway. Where
 // markers are likely, the HEAD that reads one's attributes comes first.
+//
+// A folder found without a marker is remembered as such, as a HEAD that
+// found none is (runHead), so that looking it up again costs nothing.
 func (f *FS) markerless(ctx context.Context, dirKey string) bool {
-	if l, fresh := f.cache.ListingFor(dirKey); fresh {
-		return !l.HasMarker()
+	before := f.clock.now(parentOf(dirKey))
+	l, fresh := f.cache.ListingFor(dirKey)
+	if !fresh {
+		var err error
+		if l, _, err = f.fetchListing(ctx, dirKey, 1); err != nil {
+			return false
+		}
 	}
-	l, _, err := f.fetchListing(ctx, dirKey, 1)
-	return err == nil && !l.HasMarker()
+	if l.HasMarker() {
+		return false
+	}
+	f.clock.keep(parentOf(dirKey), before, func() { f.cache.Put(dirKey, cache.Meta{}) })
+	return true
 }
 
 // headCall is one HEAD in flight; everyone who needs the same key waits

@@ -170,9 +170,8 @@ func (d *Dir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) 
 }
 
 // loadRoot reads a prefix mount's root attributes from the prefix's marker,
-// once per mount: one LIST, which finds whether there is a marker and then
-// answers the first lookups, and one HEAD if there is (a listing shows no
-// attributes).
+// once per mount: a one-key LIST finds whether there is a marker, and a
+// HEAD reads it if there is (a listing shows no attributes).
 func (f *FS) loadRoot(ctx context.Context) {
 	if !f.opts.PrefixRoot || f.rootLoaded.Load() || f.be.Offline() {
 		return
@@ -180,10 +179,12 @@ func (f *FS) loadRoot(ctx context.Context) {
 	if _, ok := f.pendingMarker(""); ok {
 		return
 	}
-	if f.markerless(ctx, "") {
-		// No marker: the defaults. The listing answers the lookups that
-		// follow.
-		f.rootLoaded.Store(true)
+	// One key of the root's listing shows whether the marker is there (it
+	// sorts first). Not the whole first page: cached, it would answer
+	// lookups of names for --negative-ttl from the moment of mounting.
+	page, err := f.be.List(ctx, "", "/", "", 1)
+	if err == nil && (len(page.Objects) == 0 || page.Objects[0].Key != "") {
+		f.rootLoaded.Store(true) // no marker: the defaults
 		return
 	}
 	if _, err := f.headOnce(ctx, ""); err == nil || errors.Is(err, s3backend.ErrNotFound) {

@@ -343,14 +343,29 @@ func TestSilentServer(t *testing.T) {
 	proxy := startFaultProxy(t, env.endpoint, 15)
 	m := startMountVia(t, proxy.URL, "", "--timeout", "3s", "--metadata-ttl", "0")
 	proxy.setMode("hang")
-	if out, err := runBounded(t, "sh", "-c", "echo x > "+m.path("new.txt")); err == nil {
+	// cp reports a failed close (a shell's redirection does not): the
+	// name may be known free from the listing taken at mount, but the
+	// upload at close cannot be.
+	if out, err := runBounded(t, "cp", writeLocal(t, []byte("x")), m.path("new.txt")); err == nil {
 		t.Errorf("create+close against a silent server succeeded:\n%s", out)
 	}
 	if _, err := runBounded(t, "stat", m.path("never-seen/x")); err == nil {
 		t.Error("lookup of a new name against a silent server succeeded")
 	}
 	mountEnv := m.cmd.Env
-	m.terminate()
+	// SIGTERM: the data of new.txt cannot be uploaded either; the drive
+	// exits 3 naming it, and keeps it for the next mount.
+	m.cmd.Process.Signal(unix.SIGTERM)
+	var exit *exec.ExitError
+	select {
+	case err := <-m.exited:
+		if !errors.As(err, &exit) || exit.ExitCode() != 3 || !strings.Contains(m.stderr.String(), "new.txt") {
+			t.Errorf("exit after SIGTERM with new.txt unsent: %v, want status 3 naming it:\n%s", err, m.stderr.String())
+		}
+	case <-time.After(hung):
+		t.Fatal("s3drive did not exit after SIGTERM")
+	}
+	m.cmd = nil
 	proxy.setMode("pass")
 	proxy.setMode("hang")
 
