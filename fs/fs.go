@@ -132,10 +132,11 @@ type FS struct {
 	conflicts     conflicts
 	conflictCount atomic.Int64
 
-	rootLoaded atomic.Bool // the root's marker was read (loadRoot)
-	writeBacks writeBacks
-	landedKeys landedKeys // see landed.go
-	parked     parkedFetchers
+	rootLoaded   atomic.Bool // the root's marker was read (loadRoot)
+	writeBacks   writeBacks
+	landedKeys   landedKeys   // see landed.go
+	markerChecks markerChecks // see markerless.go
+	parked       parkedFetchers
 
 	awaitMu sync.Mutex // protects awaited
 	// awaited are keys an upload link may fill, until when (sharelinks.go).

@@ -240,10 +240,10 @@ func (f *FS) fromListing(ctx context.Context, l *cache.Listing, dirKey, name str
 		// A folder's times and mode are on its marker, which listings
 		// show without metadata.
 		m, ok := f.cache.Known(key + "/")
+		f.scanning(l, dirKey, name, !ok) // first: it may start the scan ahead
 		if !ok && !l.HasMarker() && f.markerless(ctx, key+"/") {
 			ok = true // the defaults, which are exact
 		}
-		f.scanning(l, dirKey, name, !ok)
 		if !ok {
 			var err error
 			if m, err = f.headOnce(ctx, key+"/"); errors.Is(err, errOvertaken) {
@@ -259,31 +259,6 @@ func (f *FS) fromListing(ctx context.Context, l *cache.Listing, dirKey, name str
 	}
 	m, err := f.headOnce(ctx, key)
 	return resolved{kind: kindOf(m), meta: m}, err
-}
-
-// markerless reports, with no HEAD, that the folder dirKey has no marker
-// (so its attributes are the defaults): its own listing, fresh or one page
-// of it fetched now, shows none. It is asked where a marker is unlikely,
-// inside a folder without one, as in a tree another tool wrote with no
-// markers: there the listing is what readdir wants next anyway. Where
-// markers are likely, the HEAD that reads one's attributes comes first.
-//
-// A folder found without a marker is remembered as such, as a HEAD that
-// found none is (runHead), so that looking it up again costs nothing.
-func (f *FS) markerless(ctx context.Context, dirKey string) bool {
-	before := f.clock.now(parentOf(dirKey))
-	l, fresh := f.cache.ListingFor(dirKey)
-	if !fresh {
-		var err error
-		if l, _, err = f.fetchListing(ctx, dirKey, 1); err != nil {
-			return false
-		}
-	}
-	if l.HasMarker() {
-		return false
-	}
-	f.clock.keep(parentOf(dirKey), before, func() { f.cache.Put(dirKey, cache.Meta{}) })
-	return true
 }
 
 // headCall is one HEAD in flight; everyone who needs the same key waits
@@ -409,6 +384,11 @@ func (f *FS) listFolder(ctx context.Context, dirKey string, maxPages int, l *cac
 		}
 		pages++
 		entries := make([]cache.Entry, 0, len(page.Objects)+len(page.Prefixes))
+		if pages == 1 && len(page.Objects) > 0 && page.Objects[0].Key == dirKey {
+			// Known from the first page on (the marker sorts first), for
+			// those waiting on the listing to learn it (markerless).
+			l.SetMarker(true)
+		}
 		for _, o := range page.Objects {
 			name := o.Key[len(dirKey):]
 			switch {

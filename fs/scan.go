@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/s3drive/s3drive/cache"
@@ -43,6 +44,10 @@ func (f *FS) scanning(l *cache.Listing, dirKey, name string, miss bool) {
 		return
 	}
 	for _, key := range w.(*scan).advance(name, f.cache) {
+		if strings.HasSuffix(key, "/") && !l.HasMarker() {
+			f.prefetchMarker(key) // a folder in a folder without a marker
+			continue
+		}
 		f.prefetch(key)
 	}
 }
@@ -63,8 +68,8 @@ func (s *scan) advance(name string, c *cache.Cache) []string {
 		key := childKey(s.dirKey, e.Name)
 		if e.Dir {
 			key += "/"
-			if _, ok := c.Known(key); ok || !s.l.HasMarker() {
-				continue // known; or, in a folder without a marker, left to markerless
+			if _, ok := c.Known(key); ok {
+				continue
 			}
 		} else if _, ok := c.Match(key, e.Observed); ok {
 			continue
