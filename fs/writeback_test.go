@@ -1,8 +1,11 @@
 package fs
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,12 +16,19 @@ import (
 // writeBackMount mounts mem with write-back and a journal.
 func writeBackMount(t *testing.T, mem *s3backend.Memory) (string, *FS) {
 	t.Helper()
+	return writeBackMountBudget(t, mem, 0)
+}
+
+// writeBackMountBudget is writeBackMount with a write-back budget (0: the
+// default).
+func writeBackMountBudget(t *testing.T, mem *s3backend.Memory, budget int64) (string, *FS) {
+	t.Helper()
 	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), "s3://b/p")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
-	return testMountWith(t, mem, Options{WriteBack: true, Journal: j})
+	return testMountWith(t, mem, Options{WriteBack: true, WriteBackBudget: budget, Journal: j})
 }
 
 // TestWriteBackRsyncPattern: under write-back, rsync's way of writing a
@@ -64,5 +74,37 @@ func TestWriteBackRsyncPattern(t *testing.T) {
 	}
 	if keys := mem.Keys(); len(keys) != 2 {
 		t.Errorf("S3 holds %v, want d/ and d/f.txt", keys)
+	}
+}
+
+// TestWriteBackBudgetMakesCloseWait: within the budget a close returns
+// before any request, its data durable and queued; past it, a close waits
+// for its own upload (here refused: EIO), which paces a writer to the link
+// instead of filling the disk. The status shows the queue.
+func TestWriteBackBudgetMakesCloseWait(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := writeBackMountBudget(t, mem, 30)
+	mem.SetFail(func(op, key string) error {
+		if op == s3backend.OpPut {
+			return errors.New("injected: server unavailable")
+		}
+		return nil
+	})
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), bytes.Repeat([]byte("a"), 40), 0o644); err != nil {
+		t.Fatalf("a close within the budget: %v, want success", err)
+	}
+	st := fsys.Status()
+	if st.WriteBack == nil || st.WriteBack.Files != 1 || st.WriteBack.Bytes != 40 || st.WriteBack.Budget != 30 {
+		t.Errorf("status of the queue: %+v", st.WriteBack)
+	}
+	fsys.writeBacks.mu.Lock()
+	fsys.writeBacks.checked = time.Time{} // count again now, not within budgetCheck
+	fsys.writeBacks.mu.Unlock()
+	err := os.WriteFile(filepath.Join(dir, "b.txt"), []byte("b"), 0o644)
+	if !errors.Is(err, syscall.EIO) {
+		t.Errorf("a close past the budget: %v, want EIO from its own upload", err)
+	}
+	if got := mem.Counters()[s3backend.OpPut]; got < 1 {
+		t.Errorf("no PUT tried by the close past the budget")
 	}
 }
