@@ -148,11 +148,16 @@ func (f *FS) writeBackFull() bool {
 }
 
 // writeBackQueued counts the files closed with changes not in S3 yet, and
-// their bytes.
+// their bytes: queued, or no longer open for writing (a close's release
+// may come after the close returned).
 func (f *FS) writeBackQueued() (files int, bytes int64) {
+	w := &f.writeBacks
 	for _, file := range f.dirtyFiles() {
+		w.mu.Lock()
+		queued := w.queued[file]
+		w.mu.Unlock()
 		file.mu.Lock()
-		if file.dirty && file.writers == 0 {
+		if file.dirty && (queued || file.writers == 0) {
 			files++
 			bytes += file.stageSize
 		}
