@@ -5,6 +5,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Write-back (Options.WriteBack, --write-back): close returns once the
@@ -13,7 +15,8 @@ import (
 // each file's uploads in order (its ioMu). fsync still waits for S3. What
 // a crash leaves, the next mount's recovery uploads, with the conflict
 // rule of conflict.go. Queued bytes are bounded (WriteBackBudget): past it
-// a close uploads before it returns, which paces the writer to the link.
+// or with the staging disk low, a close uploads before it returns, which
+// paces the writer to the link.
 //
 // A queued file is an ordinary file with staged changes and no writer —
 // the state a failed upload leaves — so rename, unlink, truncate, fsync
@@ -60,8 +63,13 @@ func (f *File) writeBack(ctx context.Context) syscall.Errno {
 	f.mu.Lock()
 	key, ok := f.key()
 	dirty := f.dirty
+	// A file whose start was released from the disk to make room (a
+	// stream's confirmed parts, space.go) is not whole on disk: only its
+	// upload can finish it, so its close waits for that, as without
+	// write-back.
+	released := f.released > 0
 	var err error
-	if dirty && ok {
+	if dirty && ok && !released {
 		err = f.durableLocked(key)
 	}
 	f.mu.Unlock()
@@ -69,6 +77,8 @@ func (f *File) writeBack(ctx context.Context) syscall.Errno {
 	switch {
 	case !dirty:
 		return 0
+	case released:
+		return f.flush(ctx)
 	case !ok || err != nil:
 		// Unlinked (flush discards it), or not durable here: the close
 		// waits for S3 as without write-back.
@@ -140,11 +150,25 @@ func (f *FS) writeBackFull() bool {
 	}
 	w.mu.Unlock()
 	_, bytes := f.writeBackQueued()
-	full := bytes > f.opts.WriteBackBudget
+	full := bytes > f.opts.WriteBackBudget || f.stagingDiskLow()
 	w.mu.Lock()
 	w.full, w.checked = full, time.Now()
 	w.mu.Unlock()
 	return full
+}
+
+// stagingDiskLow reports whether the staging disk's free space is below
+// an eighth of it (4 MiB to 2 GiB, as the data cache keeps free): queued
+// files hold their staged data until uploaded, and a disk smaller than
+// the budget must not fill up with them.
+func (f *FS) stagingDiskLow() bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(f.opts.StagingDir, &st); err != nil {
+		return false
+	}
+	total := int64(st.Blocks) * st.Bsize
+	free := int64(st.Bavail) * st.Bsize
+	return free < min(max(total/8, 4<<20), 2<<30)
 }
 
 // writeBackQueued counts the files closed with changes not in S3 yet, and

@@ -422,23 +422,43 @@ func TestFaultyNetwork(t *testing.T) {
 // TestSmallCacheDisk: a cache dir on a 64 MiB tmpfs. The data cache makes
 // way for staged writes, and a 200 MiB write-only copy frees the parts S3
 // has confirmed as it goes.
+//
+// With --write-back, closed files wait on that disk for their uploads: a
+// close finds the disk low and waits for its own upload instead of letting
+// the copies fill it, and the 200 MiB copy, whose start was freed from the
+// disk, is in S3 when dd returns.
 func TestSmallCacheDisk(t *testing.T) {
 	need(t)
+	for _, flags := range [][]string{nil, {"--write-back"}} {
+		t.Run(fmt.Sprintf("%v", flags), func(t *testing.T) { smallCacheDisk(t, flags) })
+	}
+}
+
+func smallCacheDisk(t *testing.T, flags []string) {
 	freshClient(t)
 	cacheDir := t.TempDir()
 	if err := unix.Mount("tmpfs", cacheDir, "tmpfs", 0, "size=64m"); err != nil {
 		t.Fatalf("mounting a 64 MiB tmpfs: %v", err)
 	}
 	t.Cleanup(func() { unix.Unmount(cacheDir, unix.MNT_DETACH) })
-	m := startMount(t, cacheDir)
+	m := startMount(t, cacheDir, flags...)
+	writeBack := len(flags) > 0
 	for i := range 30 {
 		data := randomBytes(uint64(100+i), 3_000_000)
 		name := fmt.Sprintf("copy%02d.bin", i)
 		if out, err := runBounded(t, "cp", writeLocal(t, data), m.path(name)); err != nil {
 			t.Fatalf("copy %d of 30: %v\n%s", i+1, err, out)
 		}
-		if !inS3(name, data) {
+		if !writeBack && !inS3(name, data) {
 			t.Fatalf("%s not whole in S3", name)
+		}
+	}
+	if writeBack {
+		for i := range 30 {
+			name := fmt.Sprintf("copy%02d.bin", i)
+			if !waitFor(t, recovered, func() bool { return inS3(name, randomBytes(uint64(100+i), 3_000_000)) }) {
+				t.Fatalf("%s not whole in S3 %s after the copies", name, recovered)
+			}
 		}
 	}
 	big := randomBytes(5, 200<<20)
