@@ -645,5 +645,8 @@ func (f *File) release(passthrough, writable bool) {
 		}
 		return
 	}
+	if f.keepStageLocked() {
+		return // a rename may upload it again (reupload.go)
+	}
 	f.retireStageLocked()
 }

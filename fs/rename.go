@@ -147,6 +147,9 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) 
 		f.rejournalLocked(dstKey)
 		return 0
 	}
+	if done, errno := f.reuploadLocked(ctx, srcKey, dstKey, victim); done {
+		return errno
+	}
 	var replace *s3backend.PutOptions
 	if f.metaPending {
 		// Attribute changes not yet stored ride along with the copy.
