@@ -179,7 +179,7 @@ func (d *deferredDeletes) send(ctx context.Context, batch []queued) (settled []s
 			switch {
 			case q.tombstone:
 			case len(q.maybe) > 0:
-				etag, other, err := d.whichVersion(ctx, q)
+				etag, other, err := heldVersion(ctx, d.Backend, q.key, q.etag, q.maybe)
 				switch {
 				case err != nil:
 					errHere = cmp.Or(errHere, err)
@@ -221,17 +221,18 @@ func (d *deferredDeletes) send(ctx context.Context, batch []queued) (settled []s
 	return settled, kept, err
 }
 
-// whichVersion is the version a removal with alternatives deletes: the one
-// of them S3 holds; "" when the key is gone; other when S3 holds a version
-// written elsewhere, which stays.
-func (d *deferredDeletes) whichVersion(ctx context.Context, q queued) (etag string, other bool, err error) {
-	info, err := d.Backend.Head(ctx, q.key)
+// heldVersion is which of etag (unless "") and maybe S3 holds at key, by
+// one HEAD: a removal with alternatives deletes it, a move onto key
+// replaces it. It is "" when the key is gone; other says S3 holds a
+// version written elsewhere.
+func heldVersion(ctx context.Context, be s3backend.Backend, key, etag string, maybe []string) (held string, other bool, err error) {
+	info, err := be.Head(ctx, key)
 	switch {
 	case errors.Is(err, s3backend.ErrNotFound):
 		return "", false, nil
 	case err != nil:
 		return "", false, err
-	case (q.etag != "" && info.ETag == q.etag) || slices.Contains(q.maybe, info.ETag):
+	case (etag != "" && info.ETag == etag) || slices.Contains(maybe, info.ETag):
 		return info.ETag, false, nil
 	}
 	return "", true, nil

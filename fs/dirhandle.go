@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"syscall"
 
@@ -127,15 +126,17 @@ func (h *dirHandle) nextPage(ctx context.Context) syscall.Errno {
 // their way.
 func (f *FS) unlisted(dirKey string, l *cache.Listing) []fuse.DirEntry {
 	var out []fuse.DirEntry
+	local := map[string]bool{}
 	for _, name := range f.localIn(dirKey) {
 		if _, listed := l.Get(name); !listed {
+			local[name] = true
 			out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
 		}
 	}
 	// Uploaded since the listing was asked for: no longer local, maybe not
 	// in the listing. Still there unless removed here since.
 	for _, name := range f.landedKeys.since(dirKey, l.Fetched()) {
-		if _, listed := l.Get(name); listed || slices.ContainsFunc(out, func(e fuse.DirEntry) bool { return e.Name == name }) {
+		if _, listed := l.Get(name); listed || local[name] {
 			continue
 		}
 		if _, known := f.cache.Known(dirKey + name); known {

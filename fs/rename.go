@@ -127,9 +127,7 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) 
 		if f.replaces != "" || len(f.maybeLanded) > 0 {
 			// It was moved onto srcKey, over an object not replaced yet,
 			// or an upload of it there failed without an answer.
-			f.fsys.deletes.DeleteLater(srcKey, f.replaces, f.maybeLanded...)
-			f.fsys.clock.tickKey(srcKey)
-			f.fsys.cache.Delete(srcKey)
+			f.fsys.leftKey(srcKey, f.replaces, f.maybeLanded...)
 		}
 		f.replaces, f.maybeLanded = victim, nil
 		f.rejournalLocked(dstKey)
@@ -140,9 +138,7 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) 
 		// again under the new one): completed there, it would show the
 		// old name to others, and overwrite whatever took that name since.
 		f.abandonStreamLocked()
-		f.fsys.deletes.DeleteLater(srcKey, f.meta.ETag, f.maybeLanded...)
-		f.fsys.clock.tickKey(srcKey)
-		f.fsys.cache.Delete(srcKey)
+		f.fsys.leftKey(srcKey, f.meta.ETag, f.maybeLanded...)
 		f.local, f.replaces, f.maybeLanded = true, victim, nil
 		f.rejournalLocked(dstKey)
 		return 0
@@ -206,13 +202,28 @@ func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta
 		dstKey = savedAs
 		f.cache.DropListing(dirOf(dstKey))
 	}
-	f.deletes.DeleteLater(srcKey, m.ETag)
-	f.clock.tickKey(srcKey)
-	f.cache.Delete(srcKey)
-	f.forgetData(srcKey)
+	f.moved(srcKey, dstKey, m, info)
+	return 0
+}
+
+// moved records a move that S3 holds at dstKey as info: the source's
+// version m goes from srcKey (its delete queued) and arrives at dstKey. It
+// returns the attributes the name now has.
+func (f *FS) moved(srcKey, dstKey string, m cache.Meta, info s3backend.ObjectInfo) cache.Meta {
+	f.leftKey(srcKey, m.ETag)
 	m.ETag, m.LastModified = info.ETag, info.LastModified
 	f.recordUpload(dstKey, m)
-	return 0
+	return m
+}
+
+// leftKey records that this mount's version etag of key (or whichever of
+// it and maybe S3 holds) is gone from key: hidden at once, its delete
+// queued.
+func (f *FS) leftKey(key, etag string, maybe ...string) {
+	f.deletes.DeleteLater(key, etag, maybe...)
+	f.clock.tickKey(key)
+	f.cache.Delete(key)
+	f.forgetData(key)
 }
 
 // renameDir moves every key under src to dst.

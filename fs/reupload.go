@@ -73,13 +73,7 @@ func (f *File) reuploadLocked(ctx context.Context, srcKey, dstKey, victim string
 	if err != nil {
 		return true, toErrno(f.fsys.log, "rename", srcKey, err)
 	}
-	f.fsys.deletes.DeleteLater(srcKey, m.ETag)
-	f.fsys.clock.tickKey(srcKey)
-	f.fsys.cache.Delete(srcKey)
-	f.fsys.forgetData(srcKey)
-	m.ETag, m.LastModified = info.ETag, info.LastModified
-	f.fsys.recordUpload(dstKey, m)
-	f.meta = m
+	f.meta = f.fsys.moved(srcKey, dstKey, m, info)
 	f.clearMetaPendingLocked()
 	f.settleLocked()
 	return true, 0

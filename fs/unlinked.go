@@ -1,12 +1,6 @@
 package fs
 
-import (
-	"context"
-	"errors"
-	"slices"
-
-	"github.com/s3drive/s3drive/s3backend"
-)
+import "context"
 
 // unlink takes the file out of the tree: staged changes are dropped (POSIX
 // discards the data of a file unlinked while open, at its last close), and
@@ -72,12 +66,12 @@ func (f *FS) landed(ctx context.Context, key, etag string, maybe []string) strin
 	if len(maybe) == 0 {
 		return etag
 	}
-	info, err := f.be.Head(context.WithoutCancel(ctx), key)
-	switch {
-	case err == nil && slices.Contains(maybe, info.ETag):
-		return info.ETag
-	case err != nil && !errors.Is(err, s3backend.ErrNotFound):
+	held, _, err := heldVersion(context.WithoutCancel(ctx), f.be, key, etag, maybe)
+	if err != nil {
 		f.log.Warn("could not learn whether an unanswered upload landed: the move may keep both", "key", key, "err", err)
 	}
-	return etag
+	if held == "" {
+		return etag
+	}
+	return held
 }

@@ -77,18 +77,15 @@ func (f *File) writeBack(ctx context.Context) syscall.Errno {
 	switch {
 	case !dirty:
 		return 0
-	case released:
-		return f.flush(ctx)
-	case !ok || err != nil:
-		// Unlinked (flush discards it), or not durable here: the close
-		// waits for S3 as without write-back.
-		if err != nil {
-			f.fsys.log.Warn("write-back: staged data not durable on local disk; uploading before close returns", "key", key, "err", err)
-		}
-		return f.flush(ctx)
+	case ok && !released && err == nil:
+		f.fsys.queueWriteBack(f)
+		return 0
+	case err != nil:
+		f.fsys.log.Warn("write-back: staged data not durable on local disk; uploading before close returns", "key", key, "err", err)
 	}
-	f.fsys.queueWriteBack(f)
-	return 0
+	// Unlinked (flush discards it), released, or not durable here: the
+	// close waits for S3 as without write-back.
+	return f.flush(ctx)
 }
 
 func (f *FS) queueWriteBack(file *File) {

@@ -551,6 +551,7 @@ func TestCLIErrors(t *testing.T) {
 		{"bad url", []string{"mount", "bucket", empty}, nil, "not an S3 URL"},
 		{"bad mode", []string{"mount", "--file-mode", "999", "s3://b", empty}, nil, "want octal"},
 		{"bad flag", []string{"mount", "--no-such-flag", "s3://b", empty}, nil, "unknown flag"},
+		{"zero write-back budget", []string{"mount", "--write-back", "--write-back-budget", "0", "s3://b", empty}, nil, "--write-back-budget must be more than 0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -202,6 +202,9 @@ func runMount(ctx context.Context, flags mountFlags, bucket, prefix, mountpoint 
 		if wbBudget, err = parseSize("write-back-budget", flags.wbBudget); err != nil {
 			return err
 		}
+		if wbBudget == 0 {
+			return usageError{errors.New("--write-back-budget must be more than 0 (for closes that wait for S3, leave out --write-back)")}
+		}
 	}
 	if flags.metadataTTL < 0 || flags.negativeTTL < 0 {
 		return usageError{errors.New("--metadata-ttl and --negative-ttl cannot be negative")}
