@@ -18,19 +18,23 @@ import (
 // createStage creates an empty staging file.
 func (f *FS) createStage() (*os.File, error) {
 	st, err := os.CreateTemp(f.opts.StagingDir, "stage-*")
-	if errors.Is(err, syscall.ENOSPC) && f.makeRoom(1<<20) {
+	if errors.Is(err, syscall.ENOSPC) && f.makeRoom(1<<20, nil) {
 		st, err = os.CreateTemp(f.opts.StagingDir, "stage-*")
 	}
 	return st, err
 }
 
 // makeRoom takes about need bytes back from the data cache; it reports
-// whether it freed any.
-func (f *FS) makeRoom(need int64) bool {
-	if f.data == nil {
-		return false
+// whether it freed any. Under write-back, closed files waiting for their
+// upload hold disk too: with the data cache empty, one of them (not the
+// writer's own, except) is uploaded now, and then leaves the disk or joins
+// the data cache, whence the next call takes it back. The writer waits for
+// it, which is the back-pressure a full disk needs.
+func (f *FS) makeRoom(need int64, except *File) bool {
+	if f.data != nil && f.data.Release(max(need, 1<<20)) > 0 {
+		return true
 	}
-	return f.data.Release(max(need, 1<<20)) > 0
+	return f.opts.WriteBack && f.uploadWaiting(except)
 }
 
 // writeStageLocked writes data at off into the staging file, making room
@@ -38,7 +42,7 @@ func (f *FS) makeRoom(need int64) bool {
 func (f *File) writeStageLocked(data []byte, off int64) (int, error) {
 	n, err := f.stage.WriteAt(data, off)
 	for errors.Is(err, syscall.ENOSPC) {
-		if !f.fsys.makeRoom(int64(len(data)-n)) && !f.releaseSentLocked() {
+		if !f.fsys.makeRoom(int64(len(data)-n), f) && !f.releaseSentLocked() {
 			break
 		}
 		var more int

@@ -138,6 +138,9 @@ func (f *FS) writeBackWorker() {
 // writeBackFull reports whether the files waiting for a background upload
 // hold more than the budget.
 func (f *FS) writeBackFull() bool {
+	if f.stagingDiskLow() {
+		return true // asked at every close: a statfs is cheap, and a disk fills fast
+	}
 	w := &f.writeBacks
 	w.mu.Lock()
 	if time.Since(w.checked) < budgetCheck {
@@ -147,7 +150,7 @@ func (f *FS) writeBackFull() bool {
 	}
 	w.mu.Unlock()
 	_, bytes := f.writeBackQueued()
-	full := bytes > f.opts.WriteBackBudget || f.stagingDiskLow()
+	full := bytes > f.opts.WriteBackBudget
 	w.mu.Lock()
 	w.full, w.checked = full, time.Now()
 	w.mu.Unlock()
@@ -166,6 +169,26 @@ func (f *FS) stagingDiskLow() bool {
 	total := int64(st.Blocks) * st.Bsize
 	free := int64(st.Bavail) * st.Bsize
 	return free < min(max(total/8, 4<<20), 2<<30)
+}
+
+// uploadWaiting uploads one closed file waiting for its upload, other than
+// except (whose writer holds its locks), and reports whether it did. A file
+// busy elsewhere (its ioMu taken) is passed over rather than waited for.
+func (f *FS) uploadWaiting(except *File) bool {
+	for _, file := range f.dirtyFiles() {
+		if file == except || !file.ioMu.TryLock() {
+			continue
+		}
+		file.mu.Lock()
+		waiting := file.dirty && file.writers == 0 && file.stage != nil
+		file.mu.Unlock()
+		uploaded := waiting && file.upload(context.Background()) == 0
+		file.ioMu.Unlock()
+		if uploaded {
+			return true
+		}
+	}
+	return false
 }
 
 // writeBackQueued counts the files closed with changes not in S3 yet, and
