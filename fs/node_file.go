@@ -645,8 +645,5 @@ func (f *File) release(passthrough, writable bool) {
 		}
 		return
 	}
-	if f.keepStageLocked() {
-		return // a rename may upload it again (reupload.go)
-	}
 	f.retireStageLocked()
 }

@@ -143,9 +143,6 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) 
 		f.rejournalLocked(dstKey)
 		return 0
 	}
-	if done, errno := f.reuploadLocked(ctx, srcKey, dstKey, victim); done {
-		return errno
-	}
 	var replace *s3backend.PutOptions
 	if f.metaPending {
 		// Attribute changes not yet stored ride along with the copy.
@@ -202,18 +199,10 @@ func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta
 		dstKey = savedAs
 		f.cache.DropListing(dirOf(dstKey))
 	}
-	f.moved(srcKey, dstKey, m, info)
-	return 0
-}
-
-// moved records a move that S3 holds at dstKey as info: the source's
-// version m goes from srcKey (its delete queued) and arrives at dstKey. It
-// returns the attributes the name now has.
-func (f *FS) moved(srcKey, dstKey string, m cache.Meta, info s3backend.ObjectInfo) cache.Meta {
 	f.leftKey(srcKey, m.ETag)
 	m.ETag, m.LastModified = info.ETag, info.LastModified
 	f.recordUpload(dstKey, m)
-	return m
+	return 0
 }
 
 // leftKey records that this mount's version etag of key (or whichever of

@@ -64,10 +64,6 @@ func (b *S3) UseConditions(sup ConditionSupport) {
 	b.copyIgnoresConditions.Store(!sup.Copy)
 }
 
-// CopyConditionsChecked reports whether conditional copies cost a HEAD
-// first, the server ignoring their conditions (UseConditions).
-func (b *S3) CopyConditionsChecked() bool { return b.copyIgnoresConditions.Load() }
-
 // emulate checks cond with a HEAD of key when the server would ignore it.
 func (b *S3) emulate(ctx context.Context, key string, cond Conditions, ignored bool) error {
 	if !ignored || !cond.Any() {
