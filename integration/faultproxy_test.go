@@ -2,6 +2,7 @@ package integration
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,6 +47,10 @@ type faultProxy struct {
 	rng                              *rand.Rand
 	// Faults injected, by kind.
 	slowDowns, resetsBefore, resetsAfter, bodyCuts int
+	// trace, when not nil, gets a line per request: what was asked, the
+	// fault and the server's status, so a failed stress run names the
+	// requests behind it.
+	trace []string
 }
 
 func startFaultProxy(t *testing.T, upstream string, seed uint64) *faultProxy {
@@ -136,7 +142,14 @@ func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
 	if latency > 0 {
 		time.Sleep(latency)
 	}
-	switch p.fault(r) {
+	fault := p.fault(r)
+	if p.tracing() {
+		rec := &statusRecorder{ResponseWriter: w}
+		w = rec
+		start := time.Now()
+		defer func() { p.record(start, r, fault, rec.status) }()
+	}
+	switch fault {
 	case "slowdown":
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -153,6 +166,67 @@ func (p *faultProxy) handle(w http.ResponseWriter, r *http.Request) {
 		p.rp.ServeHTTP(w, r)
 	}
 }
+
+// startTrace makes the proxy record every request from now on.
+func (p *faultProxy) startTrace() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.trace == nil {
+		p.trace = []string{}
+	}
+}
+
+func (p *faultProxy) tracing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.trace != nil
+}
+
+func (p *faultProxy) record(start time.Time, r *http.Request, fault string, status int) {
+	line := fmt.Sprintf("%s..%s proxy %s %s", start.Format("15:04:05.000"), time.Now().Format("05.000"),
+		r.Method, r.URL.RequestURI())
+	for _, h := range []string{"X-Amz-Copy-Source", "If-Match", "If-None-Match", "X-Amz-Copy-Source-If-Match"} {
+		if v := r.Header.Get(h); v != "" {
+			line += " " + h + "=" + v
+		}
+	}
+	if fault != "" {
+		line += " FAULT " + fault
+	}
+	line += fmt.Sprintf(" -> %d", status)
+	p.mu.Lock()
+	p.trace = append(p.trace, line)
+	p.mu.Unlock()
+}
+
+// traceLines is what the trace holds.
+func (p *faultProxy) traceLines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.trace)
+}
+
+// statusRecorder notes the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // fault picks what happens to one request.
 func (p *faultProxy) fault(r *http.Request) string {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,7 @@ type stressRecord struct {
 	Unexpected []string // failures that must not happen, such as ENOENT on a worker's own name
 	Ops        map[string]int
 	EIO        int
+	Log        []string // a line per step: when, what, on which paths, and how it ended
 }
 
 func TestStressModel(t *testing.T) {
@@ -84,6 +86,7 @@ func TestStressModel(t *testing.T) {
 	}()
 
 	proxy := startFaultProxy(t, env.endpoint, seed)
+	proxy.startTrace()
 	// A short timeout, so that the outage fails calls instead of being
 	// waited out; listing pages of 3 keys, so that readdirs stream pages
 	// and lookups are answered from listings on their way; and a budget
@@ -147,6 +150,7 @@ func TestStressModel(t *testing.T) {
 	uncertain := map[string]bool{}
 	ops := map[string]int{}
 	eio := 0
+	var steps []string
 	for i := range procs {
 		var rec stressRecord
 		b, err := os.ReadFile(filepath.Join(work, fmt.Sprintf("w%d.json", i)))
@@ -169,6 +173,7 @@ func TestStressModel(t *testing.T) {
 			ops[k] += v
 		}
 		eio += rec.EIO
+		steps = append(steps, rec.Log...)
 	}
 	for i := range stressFolders {
 		want[fmt.Sprintf("d%d", i)] = stressEntry{Dir: true, Mode: 0o755}
@@ -177,15 +182,39 @@ func TestStressModel(t *testing.T) {
 		ops, eio, len(uncertain), len(want))
 
 	run(t, "sync", m.dir)
-	compareTree(t, "the mount", m.dir, want, uncertain)
+	differ := compareTree(t, "the mount", m.dir, want, uncertain)
 	m.unmount()
 	fresh := startMount(t, "")
-	compareTree(t, "a fresh mount", fresh.dir, want, uncertain)
-	compareS3(t, want, uncertain)
+	differ = append(differ, compareTree(t, "a fresh mount", fresh.dir, want, uncertain)...)
+	differ = append(differ, compareS3(t, want, uncertain)...)
+	explainStress(t, differ, append(steps, proxy.traceLines()...))
+}
+
+// explainStress logs, for each name that differs, the workers' steps and
+// the requests that touched it, in time order.
+func explainStress(t *testing.T, names, lines []string) {
+	t.Helper()
+	slices.Sort(lines) // each line begins with its time of day
+	slices.Sort(names)
+	for _, name := range slices.Compact(names) {
+		// The name itself or a path inside it, not a longer name.
+		re := regexp.MustCompile(`[ /]` + regexp.QuoteMeta(name) + `([^A-Za-z0-9-]|$)`)
+		var about []string
+		for _, l := range lines {
+			if re.MatchString(l) {
+				about = append(about, l)
+			}
+		}
+		if len(about) > 300 {
+			about = append(about[:150:150], append([]string{"..."}, about[len(about)-150:]...)...)
+		}
+		t.Logf("what happened to %s:\n%s", name, strings.Join(about, "\n"))
+	}
 }
 
 // compareTree walks root and checks it against the record.
-func compareTree(t *testing.T, what, root string, want map[string]stressEntry, uncertain map[string]bool) {
+// It returns the names that differ.
+func compareTree(t *testing.T, what, root string, want map[string]stressEntry, uncertain map[string]bool) []string {
 	t.Helper()
 	got := map[string]stressEntry{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -213,26 +242,29 @@ func compareTree(t *testing.T, what, root string, want map[string]stressEntry, u
 	})
 	if err != nil {
 		t.Errorf("walking %s: %v", what, err)
-		return
+		return nil
 	}
-	diffRecord(t, what, got, want, uncertain)
+	return diffRecord(t, what, got, want, uncertain)
 }
 
-func diffRecord(t *testing.T, what string, got, want map[string]stressEntry, uncertain map[string]bool) {
+func diffRecord(t *testing.T, what string, got, want map[string]stressEntry, uncertain map[string]bool) []string {
 	t.Helper()
-	var missing, extra, wrong []string
+	var missing, extra, wrong, names []string
 	for p, w := range want {
 		g, ok := got[p]
 		switch {
 		case !ok:
 			missing = append(missing, p)
+			names = append(names, p)
 		case g != w:
 			wrong = append(wrong, fmt.Sprintf("%s: %+v, want %+v", p, g, w))
+			names = append(names, p)
 		}
 	}
 	for p := range got {
 		if _, ok := want[p]; !ok && !uncertain[p] && !underUncertain(p, uncertain) {
 			extra = append(extra, p)
+			names = append(names, p)
 		}
 	}
 	slices.Sort(missing)
@@ -242,6 +274,7 @@ func diffRecord(t *testing.T, what string, got, want map[string]stressEntry, unc
 		t.Errorf("%s differs from the writers' record: %d missing %v, %d extra %v, %d wrong %v",
 			what, len(missing), missing, len(extra), extra, len(wrong), wrong)
 	}
+	return names
 }
 
 // underUncertain: p is inside a folder whose fate is uncertain.
@@ -255,7 +288,7 @@ func underUncertain(p string, uncertain map[string]bool) bool {
 }
 
 // compareS3 checks the objects in S3: files by content, folders by marker.
-func compareS3(t *testing.T, want map[string]stressEntry, uncertain map[string]bool) {
+func compareS3(t *testing.T, want map[string]stressEntry, uncertain map[string]bool) []string {
 	t.Helper()
 	got := map[string]stressEntry{}
 	for _, k := range listKeys(t, "") {
@@ -270,7 +303,7 @@ func compareS3(t *testing.T, want map[string]stressEntry, uncertain map[string]b
 		e.Mode = 0 // modes are checked through the fresh mount, which reads them from S3
 		bare[p] = e
 	}
-	diffRecord(t, "S3", got, bare, uncertain)
+	return diffRecord(t, "S3", got, bare, uncertain)
 }
 
 func hashOf(b []byte) string {

@@ -62,6 +62,7 @@ type worker struct {
 	dirs  map[string]bool   // its own subfolders
 	next  int
 	rec   stressRecord
+	began time.Time // when the current step began
 }
 
 func (w *worker) abs(p string) string { return filepath.Join(w.cfg.Root, p) }
@@ -105,6 +106,7 @@ func (w *worker) pickFile(small bool) (string, *wfile) {
 // they become uncertain and are dropped from the record; any other
 // failure is unexpected.
 func (w *worker) done(op string, err error, paths ...string) bool {
+	w.logStep(op, err, paths...)
 	if err == nil {
 		w.rec.Ops[op]++
 		return true
@@ -130,6 +132,17 @@ func (w *worker) done(op string, err error, paths ...string) bool {
 	return false
 }
 
+// logStep adds a step to the worker's log, which a failed run prints for
+// the names that differ.
+func (w *worker) logStep(op string, err error, paths ...string) {
+	result := "ok"
+	if err != nil {
+		result = err.Error()
+	}
+	w.rec.Log = append(w.rec.Log, fmt.Sprintf("%s..%s w%d %s %s: %s", w.began.Format("15:04:05.000"),
+		time.Now().Format("05.000"), w.cfg.ID, op, strings.Join(paths, " "), result))
+}
+
 func (w *worker) randomBytes(n int) []byte {
 	b := make([]byte, n)
 	for i := 0; i < n; i += 8 {
@@ -142,6 +155,7 @@ func (w *worker) randomBytes(n int) []byte {
 }
 
 func (w *worker) step() {
+	w.began = time.Now()
 	switch x := w.rng.IntN(100); {
 	case x < 22:
 		w.write(w.newName("f"), w.rng.IntN(64<<10))
@@ -326,6 +340,7 @@ func (w *worker) peek() {
 	}
 	io.ReadFull(f, make([]byte, 16))
 	f.Close()
+	w.logStep("peek", nil, f.Name()[len(w.cfg.Root)+1:])
 	w.rec.Ops["peek"]++
 }
 
