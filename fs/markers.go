@@ -34,6 +34,10 @@ type pendingMarker struct {
 	version int // counts changes, so a write can tell it was overtaken
 	timer   *time.Timer
 	writing chan struct{} // while a PUT of it is on its way; closed after
+	// tried: a PUT of it was sent. One that failed may still have been
+	// stored (an answer lost on the way back), so the folder's removal
+	// must delete the marker all the same.
+	tried bool
 }
 
 // markLater records m as the attributes of the folder dirKey ("a/b/"), to
@@ -87,8 +91,8 @@ func (f *FS) pendingIn(parent string) []string {
 
 // cancelMarker forgets dirKey's pending marker (the folder is being
 // removed or replaced). A write already on its way is waited for; the
-// result says whether there was one, so the marker may be in S3.
-func (f *FS) cancelMarker(dirKey string) (wasWriting bool) {
+// result says whether one was ever sent, so the marker may be in S3.
+func (f *FS) cancelMarker(dirKey string) (maybeStored bool) {
 	mk := &f.markers
 	mk.mu.Lock()
 	p := mk.pending[dirKey]
@@ -98,12 +102,12 @@ func (f *FS) cancelMarker(dirKey string) (wasWriting bool) {
 	}
 	delete(mk.pending, dirKey)
 	p.timer.Stop()
-	writing := p.writing
+	writing, tried := p.writing, p.tried
 	mk.mu.Unlock()
 	if writing != nil {
 		<-writing
 	}
-	return writing != nil
+	return tried
 }
 
 // writePending writes dirKey's pending marker now, if it has one, and
@@ -125,7 +129,7 @@ func (f *FS) writePending(ctx context.Context, dirKey string) syscall.Errno {
 		p.timer.Stop()
 		m, version := p.meta, p.version
 		done := make(chan struct{})
-		p.writing = done
+		p.writing, p.tried = done, true
 		mk.mu.Unlock()
 
 		errno := f.writeMarker(ctx, dirKey, m)
@@ -161,9 +165,15 @@ func (f *FS) movePending(src, dst string, node *Dir) bool {
 		len(f.pendingIn(src)) > 0 || !f.cache.Absent(dstParent, dstName) {
 		return false
 	}
-	f.cancelMarker(src)
+	tried := f.cancelMarker(src)
 	if l.HasMarker() {
 		// Written while we looked: the folder is in S3 after all.
+		return false
+	}
+	if tried {
+		// A write of it failed and may have been stored: it moves as a
+		// stored folder, its marker written first.
+		f.markLater(src, m)
 		return false
 	}
 	f.cache.DropTree(src)

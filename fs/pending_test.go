@@ -156,3 +156,39 @@ func TestFileUploadedDuringReaddirIsListed(t *testing.T) {
 		t.Errorf("the readdir shows %v, without new.txt", names)
 	}
 }
+
+// TestFolderWhoseMarkerLostItsAnswer: a new folder's marker write that
+// reached the server but lost its answer may be in S3, though this mount
+// saw it fail. Removing the folder must delete that marker, and renaming
+// it must not leave it behind under the old name.
+func TestFolderWhoseMarkerLostItsAnswer(t *testing.T) {
+	mem := s3backend.NewMemory()
+	lossy := &lostAnswer{Memory: mem, lost: map[string]bool{}, every: true}
+	dir, fsys := testMountWith(t, mem, Options{Backend: lossy})
+	for _, name := range []string{"removed", "renamed"} {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		d, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Sync(); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("fsync of %s: %v, want EIO (the answer was lost)", name, err)
+		}
+		d.Close()
+	}
+	if err := os.Remove(filepath.Join(dir, "removed")); err != nil {
+		t.Fatal(err)
+	}
+	lossy.mu.Lock()
+	lossy.fixed = true
+	lossy.mu.Unlock()
+	if err := os.Rename(filepath.Join(dir, "renamed"), filepath.Join(dir, "named")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"named/"}) {
+		t.Errorf("S3 holds %q, want exactly [named/]", keys)
+	}
+}
