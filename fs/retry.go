@@ -121,13 +121,15 @@ func (f *FS) retryLoop() {
 		}
 		r.mu.Unlock()
 		for _, file := range due {
-			if offline || file.writing() {
-				// Nothing would get through; or a writer still has it
-				// open, and its close uploads.
-				f.postpone(file)
+			if offline {
+				f.postpone(file) // nothing would get through
 				continue
 			}
-			if errno := file.flush(context.Background()); errno == 0 {
+			errno, tried := file.uploadClosed(context.Background())
+			switch {
+			case !tried:
+				f.postpone(file) // a writer has it open, and its close uploads
+			case errno == 0:
 				f.uploaded(file) // also when there was nothing left to send
 			}
 		}

@@ -21,6 +21,20 @@ func (f *File) flush(ctx context.Context) syscall.Errno {
 	return f.upload(ctx)
 }
 
+// uploadClosed is a background upload (write-back, retries): it uploads
+// the file unless a writer has it open, whose close uploads it, and
+// reports whether it tried. The check is made holding ioMu: a writer that
+// opens after it waits for the upload before it truncates or writes, so
+// the upload sends a state some writer closed, never one half rewritten.
+func (f *File) uploadClosed(ctx context.Context) (errno syscall.Errno, tried bool) {
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
+	if f.writing() {
+		return 0, false
+	}
+	return f.upload(ctx), true
+}
+
 // sync makes S3 hold everything known of the file: staged data and
 // deferred attributes (fsync, unmount).
 func (f *File) sync(ctx context.Context) syscall.Errno {

@@ -126,12 +126,10 @@ func (f *FS) writeBackWorker() {
 		w.mu.Lock()
 		delete(w.queued, file) // a close from now on queues it again
 		w.mu.Unlock()
-		if file.writing() {
-			continue // reopened for writing: its next close queues it
-		}
-		// A failure is left to the retries (upload scheduled one); the
-		// data stays durable meanwhile.
-		file.flush(context.Background())
+		// Reopened for writing: its next close queues it. A failure is
+		// left to the retries (upload scheduled one); the data stays
+		// durable meanwhile.
+		file.uploadClosed(context.Background())
 	}
 }
 
