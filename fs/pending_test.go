@@ -192,3 +192,53 @@ func TestFolderWhoseMarkerLostItsAnswer(t *testing.T) {
 		t.Errorf("S3 holds %q, want exactly [named/]", keys)
 	}
 }
+
+// TestMoveOverUnansweredUploadWhileUnreachable: a file whose upload landed
+// without an answer is replaced by a rename while the server cannot be
+// reached, so which version the name holds cannot be asked then. Once
+// the server is back, the moved file replaces whichever it is: no
+// conflicted copy, and the name holds the moved data. One mover waits for
+// its own upload (a copy then), the other is in S3 already (a copy).
+func TestMoveOverUnansweredUploadWhileUnreachable(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("clean", []byte("clean in S3"), nil)
+	lossy := &lostAnswer{Memory: mem, lost: map[string]bool{}, every: true}
+	dir, fsys := testMountWith(t, mem, Options{Backend: lossy})
+	if _, err := os.Stat(filepath.Join(dir, "clean")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"target1", "target2"} {
+		err := os.WriteFile(filepath.Join(dir, name), []byte("landed unanswered"), 0o644)
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("write %s: %v, want EIO (the answer was lost)", name, err)
+		}
+	}
+	mem.SetFail(func(op, key string) error { return errors.New("injected: server unreachable") })
+	err := os.WriteFile(filepath.Join(dir, "waiting"), []byte("waiting data"), 0o644)
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("write waiting: %v, want EIO", err)
+	}
+	if err := os.Rename(filepath.Join(dir, "waiting"), filepath.Join(dir, "target1")); err != nil {
+		t.Fatal(err)
+	}
+	mem.SetFail(nil)
+	lossy.mu.Lock()
+	lossy.fixed = true
+	lossy.mu.Unlock()
+	if err := os.Rename(filepath.Join(dir, "clean"), filepath.Join(dir, "target2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"target1", "target2"}) {
+		t.Errorf("S3 holds %q, want exactly [target1 target2]", keys)
+	}
+	if got := readObject(t, mem, "target1"); got != "waiting data" {
+		t.Errorf("target1 = %q, want the moved file's data", got)
+	}
+	if got := readObject(t, mem, "target2"); got != "clean in S3" {
+		t.Errorf("target2 = %q, want the moved file's data", got)
+	}
+}

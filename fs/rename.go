@@ -58,9 +58,9 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 	if errno := d.fsys.checkName(dstDir, newName, isDir); errno != 0 {
 		return errno
 	}
-	// victim is the ETag of the object the move replaces: the kernel looked
-	// the destination up first, so an object there has an inode.
-	victim := ""
+	// victim is the object the move replaces: the kernel looked the
+	// destination up first, so an object there has an inode.
+	var victim replaced
 	if in := dst.GetChild(newName); in != nil && in.Operations() != ops {
 		switch v := in.Operations().(type) {
 		case *File:
@@ -68,10 +68,9 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 			// it, and changes of it not uploaded yet are dropped. An upload
 			// of it in flight finishes first, and its version is then the
 			// one replaced.
-			etag, maybe, _ := v.unlink(ctx, dstKey)
-			victim = d.fsys.landed(ctx, dstKey, etag, maybe)
+			victim.etag, victim.maybe, _ = v.unlink(ctx, dstKey)
 		case *Symlink:
-			victim = v.etag()
+			victim.etag = v.etag()
 		}
 	}
 	var errno syscall.Errno
@@ -106,7 +105,7 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 // rename moves a file. Staged changes are not uploaded under the old name:
 // the old object is deleted and the data goes up once, under the new name,
 // at the next Flush (the temp-file-then-rename pattern of editors and rsync).
-func (f *File) rename(ctx context.Context, srcKey, dstKey, victim string) syscall.Errno {
+func (f *File) rename(ctx context.Context, srcKey, dstKey string, victim replaced) syscall.Errno {
 	f.ioMu.Lock()
 	defer f.ioMu.Unlock()
 	f.mu.Lock()
@@ -120,7 +119,7 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey, victim string) syscal
 	return errno
 }
 
-func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) syscall.Errno {
+func (f *File) renameLocked(ctx context.Context, srcKey, dstKey string, victim replaced) syscall.Errno {
 	switch {
 	case f.local:
 		f.abandonStreamLocked() // as below
@@ -129,7 +128,7 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) 
 			// or an upload of it there failed without an answer.
 			f.fsys.leftKey(srcKey, f.replaces, f.maybeLanded...)
 		}
-		f.replaces, f.maybeLanded = victim, nil
+		f.replaces, f.maybeLanded = victim.etag, slices.Clone(victim.maybe)
 		f.rejournalLocked(dstKey)
 		return 0
 	case f.dirty:
@@ -139,7 +138,7 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) 
 		// old name to others, and overwrite whatever took that name since.
 		f.abandonStreamLocked()
 		f.fsys.leftKey(srcKey, f.meta.ETag, f.maybeLanded...)
-		f.local, f.replaces, f.maybeLanded = true, victim, nil
+		f.local, f.replaces, f.maybeLanded = true, victim.etag, slices.Clone(victim.maybe)
 		f.rejournalLocked(dstKey)
 		return 0
 	}
@@ -157,17 +156,28 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey, victim string) 
 	return 0
 }
 
+// replaced is the version of the object a move replaces: etag ("" for a
+// name believed free), or one of maybe, versions of the file replaced
+// whose upload may have landed without an answer (see maybeLanded). The
+// move's write is conditional on etag; refused, it finds which version
+// the name holds, and one of maybe is replaced all the same. Deciding
+// later rather than with a HEAD at the rename keeps a rename of waiting
+// files free of requests, and right while the server is unreachable.
+type replaced struct {
+	etag  string
+	maybe []string
+}
+
 // moveObject copies one object and deletes the source (in the next delete
 // batch). The copy keeps the source's metadata, or replaces it when
 // replace is set.
 //
 // The copy is conditional on the source being the version m describes and
-// on the destination holding victim (its ETag; "" for a name believed
-// free). A destination written elsewhere since keeps that version: the
-// moved file goes to a sibling beside it (conflict.go). A source changed
-// elsewhere since is moved as it is now.
-func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta, replace *s3backend.PutOptions, victim string) syscall.Errno {
-	cond := s3backend.Conditions{IfMatch: victim, IfNoneMatch: victim == "", SourceIfMatch: m.ETag}
+// on the destination holding victim. A destination written elsewhere
+// since keeps that version: the moved file goes to a sibling beside it
+// (conflict.go). A source changed elsewhere since is moved as it is now.
+func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta, replace *s3backend.PutOptions, victim replaced) syscall.Errno {
+	cond := s3backend.Conditions{IfMatch: victim.etag, IfNoneMatch: victim.etag == "", SourceIfMatch: m.ETag}
 	if f.opts.Overwrite {
 		cond = s3backend.Conditions{}
 	}
@@ -184,7 +194,11 @@ func (f *FS) moveObject(ctx context.Context, srcKey, dstKey string, m cache.Meta
 	}
 	savedAs := dstKey
 	if errors.Is(err, s3backend.ErrPrecondition) {
-		info, savedAs, err = f.keepBoth(ctx, dstKey, copyTo, copyOf(s3backend.ObjectInfo{ETag: m.ETag, Size: m.Size}), nil)
+		var earlier func(string) bool
+		if len(victim.maybe) > 0 {
+			earlier = func(etag string) bool { return slices.Contains(victim.maybe, etag) }
+		}
+		info, savedAs, err = f.keepBoth(ctx, dstKey, copyTo, copyOf(s3backend.ObjectInfo{ETag: m.ETag, Size: m.Size}), earlier)
 	}
 	if err != nil {
 		return toErrno(f.log, "rename", srcKey, err)

@@ -58,20 +58,3 @@ func (l *Symlink) etag() string {
 	defer l.mu.Unlock()
 	return l.meta.ETag
 }
-
-// landed is which of etag and maybe S3 holds at key (see maybeLanded):
-// the version a move onto key replaces. It costs a HEAD, only when there
-// is a doubt; a failed one answers etag.
-func (f *FS) landed(ctx context.Context, key, etag string, maybe []string) string {
-	if len(maybe) == 0 {
-		return etag
-	}
-	held, _, err := heldVersion(context.WithoutCancel(ctx), f.be, key, etag, maybe)
-	if err != nil {
-		f.log.Warn("could not learn whether an unanswered upload landed: the move may keep both", "key", key, "err", err)
-	}
-	if held == "" {
-		return etag
-	}
-	return held
-}
