@@ -185,7 +185,8 @@ func (p *faultProxy) tracing() bool {
 func (p *faultProxy) record(start time.Time, r *http.Request, fault string, status int) {
 	line := fmt.Sprintf("%s..%s proxy %s %s", start.Format("15:04:05.000"), time.Now().Format("05.000"),
 		r.Method, r.URL.RequestURI())
-	for _, h := range []string{"X-Amz-Copy-Source", "If-Match", "If-None-Match", "X-Amz-Copy-Source-If-Match"} {
+	for _, h := range []string{"X-Amz-Copy-Source", "If-Match", "If-None-Match", "X-Amz-Copy-Source-If-Match",
+		"X-Amz-Metadata-Directive", "X-Amz-Meta-Mode"} {
 		if v := r.Header.Get(h); v != "" {
 			line += " " + h + "=" + v
 		}

@@ -191,24 +191,42 @@ func TestStressModel(t *testing.T) {
 }
 
 // explainStress logs, for each name that differs, the workers' steps and
-// the requests that touched it, in time order.
+// the requests that touched it, in time order: the name's own, and those
+// of the names the file had before it was renamed there.
 func explainStress(t *testing.T, names, lines []string) {
 	t.Helper()
 	slices.Sort(lines) // each line begins with its time of day
 	slices.Sort(names)
+	renamedFrom := map[string][]string{}
+	renameRE := regexp.MustCompile(` w[0-9]+ rename (\S+) (\S+): ok$`)
+	for _, l := range lines {
+		if m := renameRE.FindStringSubmatch(l); m != nil {
+			renamedFrom[m[2]] = append(renamedFrom[m[2]], m[1])
+		}
+	}
 	for _, name := range slices.Compact(names) {
-		// The name itself or a path inside it, not a longer name.
-		re := regexp.MustCompile(`[ /]` + regexp.QuoteMeta(name) + `([^A-Za-z0-9-]|$)`)
+		// The name itself or a path inside it, not a longer name; and
+		// the names it came from.
+		var alts []string
+		seen := map[string]bool{}
+		for todo := []string{name}; len(todo) > 0; todo = todo[1:] {
+			if n := todo[0]; !seen[n] {
+				seen[n] = true
+				alts = append(alts, regexp.QuoteMeta(n))
+				todo = append(todo, renamedFrom[n]...)
+			}
+		}
+		re := regexp.MustCompile(`[ /](` + strings.Join(alts, "|") + `)([^A-Za-z0-9-]|$)`)
 		var about []string
 		for _, l := range lines {
 			if re.MatchString(l) {
 				about = append(about, l)
 			}
 		}
-		if len(about) > 300 {
-			about = append(about[:150:150], append([]string{"..."}, about[len(about)-150:]...)...)
+		if len(about) > 400 {
+			about = append(about[:200:200], append([]string{"..."}, about[len(about)-200:]...)...)
 		}
-		t.Logf("what happened to %s:\n%s", name, strings.Join(about, "\n"))
+		t.Logf("what happened to %s (and the names it had before):\n%s", name, strings.Join(about, "\n"))
 	}
 }
 
