@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/s3drive/s3drive/s3backend"
@@ -215,5 +216,31 @@ func TestUnansweredUploadIsNoConflict(t *testing.T) {
 	}
 	if c := conflictedCopies(t, mem, "doc"); len(c) != 0 {
 		t.Errorf("conflicted copies of this mount's own write: %v", c)
+	}
+}
+
+// TestUnansweredUploadThenChmod: an upload lands without its answer, then
+// the waiting file's mode changes, and the next upload finds the first
+// one there. Same content is not enough to call it done: S3 must end with
+// the new mode, which a fresh mount reads.
+func TestUnansweredUploadThenChmod(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, _ := testMountWith(t, mem, Options{Backend: &lostAnswer{Memory: mem, lost: map[string]bool{}}})
+	p := filepath.Join(dir, "run.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("write: %v, want EIO (the answer was lost)", err)
+	}
+	if err := os.Chmod(p, 0o755); err != nil {
+		t.Fatalf("chmod, which uploads the waiting file: %v", err)
+	}
+	info, err := mem.Head(t.Context(), "run.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decodeMeta(info).Mode & 0o777; got != 0o755 {
+		t.Errorf("S3 holds mode %o, want 755", got)
+	}
+	if c := conflictedCopies(t, mem, "run"); len(c) != 0 {
+		t.Errorf("conflicted copies: %v", c)
 	}
 }
