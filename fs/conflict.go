@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sync"
 	"syscall"
@@ -238,11 +239,13 @@ func (f *File) attributesOvertakenLocked(ctx context.Context, key string) syscal
 	return 0
 }
 
-// stagedAs reports whether an object holds the size bytes of stage: a
-// write of them that landed though its answer was lost.
-func (f *FS) stagedAs(stage *os.File, size int64) func(s3backend.ObjectInfo) bool {
+// stagedAs reports whether an object holds the size bytes of stage with
+// the attributes md: a write of them that landed though its answer was
+// lost. The same content is not enough: an earlier attempt may have sent
+// it with other attributes (a chmod since), and is to be replaced.
+func (f *FS) stagedAs(stage io.ReaderAt, size int64, md map[string]string) func(s3backend.ObjectInfo) bool {
 	return func(o s3backend.ObjectInfo) bool {
-		return o.Size == size && sameContent(stage, size, o.ETag, f.be.PartSize())
+		return o.Size == size && maps.Equal(o.Metadata, md) && sameContent(stage, size, o.ETag, f.be.PartSize())
 	}
 }
 

@@ -177,9 +177,10 @@ func (f *FS) recoverUpload(ctx context.Context, e journal.Entry, stage string) (
 		return "", err
 	}
 	defer file.Close()
+	landed := f.stagedAs(file, e.Size, e.Metadata)
 	info, err := f.be.Head(ctx, e.Key)
 	switch {
-	case err == nil && sameContent(file, e.Size, info.ETag, f.be.PartSize()):
+	case err == nil && landed(info):
 		// Uploaded before the end; only the journal did not hear of it.
 		f.finishRecovered(e, stage)
 		f.log.Info("recovery: already in S3", "key", e.Key)
@@ -190,8 +191,13 @@ func (f *FS) recoverUpload(ctx context.Context, e journal.Entry, stage string) (
 	// The write is conditional on the version the data was based on, as
 	// the mount's own are (conflict.go).
 	cond := s3backend.Conditions{IfMatch: e.Base, IfNoneMatch: e.Base == ""}
-	if f.opts.Overwrite {
+	switch {
+	case f.opts.Overwrite:
 		cond = s3backend.Conditions{}
+	case err == nil && sameContent(file, e.Size, info.ETag, f.be.PartSize()):
+		// Uploaded before the end with attributes changed since: this
+		// write replaces that one.
+		cond = s3backend.Conditions{IfMatch: info.ETag}
 	}
 	write := func(ctx context.Context, name string, c s3backend.Conditions) (s3backend.ObjectInfo, error) {
 		return f.be.Upload(ctx, name, file, e.Size, s3backend.PutOptions{ContentType: e.ContentType, Metadata: e.Metadata, Cond: c})
@@ -199,7 +205,7 @@ func (f *FS) recoverUpload(ctx context.Context, e journal.Entry, stage string) (
 	target := e.Key
 	up, err := write(ctx, e.Key, cond)
 	if errors.Is(err, s3backend.ErrPrecondition) {
-		up, target, err = f.keepBoth(ctx, e.Key, write, f.stagedAs(file, e.Size), nil)
+		up, target, err = f.keepBoth(ctx, e.Key, write, landed, nil)
 	}
 	if err != nil {
 		return "", err

@@ -91,6 +91,14 @@ func TestRecoverRules(t *testing.T) {
 	j.Record(journal.Entry{Stage: "stage-7", Key: "clean.txt", Clean: true})
 	j.Record(journal.Entry{Stage: "stage-8", Key: "gone.txt", Closed: true}) // its file went
 	j.UploadStarted("big.iso", "upload-1")
+	// Uploaded before the crash, unanswered: with the attributes of the
+	// entry, or with those it had before a chmod.
+	mem.PutObject("landed.txt", []byte("landed"), map[string]string{"mode": "33188"})
+	stage("stage-9", "landed")
+	j.Record(journal.Entry{Stage: "stage-9", Key: "landed.txt", Size: 6, Closed: true, Metadata: map[string]string{"mode": "33188"}})
+	mem.PutObject("chmodded.sh", []byte("#!/bin/sh"), map[string]string{"mode": "33188"})
+	stage("stage-10", "#!/bin/sh")
+	j.Record(journal.Entry{Stage: "stage-10", Key: "chmodded.sh", Size: 9, Closed: true, Metadata: map[string]string{"mode": "33261"}})
 
 	c, _ := cache.Open(cache.Options{TTL: time.Minute, NegativeTTL: time.Minute})
 	fsys, err := New(Options{Backend: mem, Cache: c, StagingDir: staging, Journal: j})
@@ -135,7 +143,10 @@ func TestRecoverRules(t *testing.T) {
 	if ups, _ := j.Uploads(); len(ups) != 0 || rec.Aborted != 1 || mem.Counters()[s3backend.OpAbortMultipart] != 1 {
 		t.Errorf("open uploads %v, aborted %d", ups, rec.Aborted)
 	}
-	if len(rec.Uploaded) != 2 || len(rec.Conflicted) != 1 || rec.Pending != 0 {
+	if info, err := mem.Head(context.Background(), "chmodded.sh"); err != nil || info.Metadata["mode"] != "33261" {
+		t.Errorf("chmodded.sh holds %v, %v; want the journaled mode", info.Metadata, err)
+	}
+	if len(rec.Uploaded) != 4 || len(rec.Conflicted) != 1 || rec.Pending != 0 {
 		t.Errorf("recovery report %+v", rec)
 	}
 }

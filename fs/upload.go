@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"errors"
-	"maps"
 	"slices"
 	"syscall"
 
@@ -130,12 +129,7 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 			f.mu.Lock()
 			attempts := slices.Clone(f.maybeLanded)
 			f.mu.Unlock()
-			// This very write landed if S3 holds its content and its
-			// attributes: an earlier attempt may have sent the same
-			// content with other ones (a chmod since), and is replaced.
-			sent, content := encodeMeta(m), f.fsys.stagedAs(stage, m.Size)
-			landed := func(o s3backend.ObjectInfo) bool { return content(o) && maps.Equal(o.Metadata, sent) }
-			info, savedAs, err = f.fsys.keepBoth(ctx, key, whole, landed,
+			info, savedAs, err = f.fsys.keepBoth(ctx, key, whole, f.fsys.stagedAs(stage, m.Size, encodeMeta(m)),
 				func(etag string) bool { return slices.Contains(attempts, etag) })
 		}
 	}
