@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/s3drive/s3drive/s3backend"
@@ -222,16 +221,25 @@ func TestUnansweredUploadIsNoConflict(t *testing.T) {
 // TestUnansweredUploadThenChmod: an upload lands without its answer, then
 // the waiting file's mode changes, and the next upload finds the first
 // one there. Same content is not enough to call it done: S3 must end with
-// the new mode, which a fresh mount reads.
+// the new mode, which a fresh mount reads. (Under write-back, so that no
+// upload starts at the chmod, whenever the close's release comes.)
 func TestUnansweredUploadThenChmod(t *testing.T) {
 	mem := s3backend.NewMemory()
-	dir, _ := testMountWith(t, mem, Options{Backend: &lostAnswer{Memory: mem, lost: map[string]bool{}}})
+	opts := writeBackOptions(t)
+	opts.Backend = &lostAnswer{Memory: mem, lost: map[string]bool{}}
+	dir, fsys := testMountWith(t, mem, opts)
 	p := filepath.Join(dir, "run.sh")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644); !errors.Is(err, syscall.EIO) {
-		t.Fatalf("write: %v, want EIO (the answer was lost)", err)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.FlushAll(t.Context()); err == nil {
+		t.Fatal("the upload whose answer was lost succeeded")
 	}
 	if err := os.Chmod(p, 0o755); err != nil {
-		t.Fatalf("chmod, which uploads the waiting file: %v", err)
+		t.Fatal(err)
+	}
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 	info, err := mem.Head(t.Context(), "run.sh")
 	if err != nil {

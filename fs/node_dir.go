@@ -359,6 +359,11 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if len(d.fsys.pendingIn(key)) > 0 {
 		return syscall.ENOTEMPTY // a subfolder only this mount knows yet
 	}
+	if d.fsys.dirtyUnder(key) {
+		// A file whose upload waits, which the kernel may have forgotten
+		// (no child of the folder's inode then): it lands in the folder.
+		return syscall.ENOTEMPTY
+	}
 	if l, fresh := d.fsys.cache.Listing(key); fresh && l.Len() == 0 {
 		// Listed within the TTL and emptied by this mount (rm -rf): no
 		// need to ask S3 again, and the marker joins the batch of its

@@ -242,3 +242,44 @@ func TestMoveOverUnansweredUploadWhileUnreachable(t *testing.T) {
 		t.Errorf("target2 = %q, want the moved file's data", got)
 	}
 }
+
+// TestRmdirOfFolderWithForgottenWaitingFile: a file whose upload waits
+// (refused here; queued under write-back) and which the kernel forgot
+// (memory pressure: drop_caches) is no longer a child of its folder's
+// inode, yet it is in the folder and will land there. rmdir must see it:
+// ENOTEMPTY, not a folder removed and back once the file lands.
+func TestRmdirOfFolderWithForgottenWaitingFile(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	mem.SetFail(func(op, key string) error {
+		if op == s3backend.OpPut && key == "sub/waiting" {
+			return errors.New("injected: server unavailable")
+		}
+		return nil
+	})
+	err := os.WriteFile(filepath.Join(dir, "sub", "waiting"), []byte("data"), 0o644)
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("write: %v, want EIO (upload refused, data kept)", err)
+	}
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, forgotten := fsys.orphans.Load("sub/waiting"); !forgotten {
+		t.Fatal("the kernel did not forget the file; the test cannot make its point")
+	}
+	if err := os.Remove(filepath.Join(dir, "sub")); !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Errorf("rmdir of the folder holding the forgotten file: %v, want ENOTEMPTY", err)
+	}
+	mem.SetFail(nil)
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if got := readObject(t, mem, "sub/waiting"); got != "data" {
+		t.Errorf("sub/waiting = %q", got)
+	}
+}

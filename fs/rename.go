@@ -303,6 +303,17 @@ func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
 	return 0
 }
 
+// dirtyUnder reports whether a file under prefix has changes not in S3
+// yet: a folder holding one is not empty, whatever S3 lists.
+func (f *FS) dirtyUnder(prefix string) bool {
+	for _, file := range f.dirtyFiles() {
+		if key, ok := file.key(); ok && strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // flushUnder uploads staged files under prefix before their keys move. A
 // file that cannot be stored fails the move: the copy would miss it, and
 // a file the kernel forgot would later land under the old name (see key).

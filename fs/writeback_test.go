@@ -23,12 +23,21 @@ func writeBackMount(t *testing.T, mem *s3backend.Memory) (string, *FS) {
 // default).
 func writeBackMountBudget(t *testing.T, mem *s3backend.Memory, budget int64) (string, *FS) {
 	t.Helper()
+	opts := writeBackOptions(t)
+	opts.WriteBackBudget = budget
+	return testMountWith(t, mem, opts)
+}
+
+// writeBackOptions are the options of a write-back mount: a journal is
+// what makes a closed file durable here.
+func writeBackOptions(t *testing.T) Options {
+	t.Helper()
 	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), "s3://b/p")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
-	return testMountWith(t, mem, Options{WriteBack: true, WriteBackBudget: budget, Journal: j})
+	return Options{WriteBack: true, Journal: j}
 }
 
 // TestWriteBackRsyncPattern: under write-back, rsync's way of writing a
