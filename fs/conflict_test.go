@@ -235,6 +235,11 @@ func TestUnansweredUploadThenChmod(t *testing.T) {
 	if err := fsys.FlushAll(t.Context()); err == nil {
 		t.Fatal("the upload whose answer was lost succeeded")
 	}
+	// A crash now leaves recovery the version that may have landed.
+	entries, err := opts.Journal.Entries()
+	if err != nil || len(entries) != 1 || len(entries[0].Maybe) != 1 {
+		t.Fatalf("journal holds %+v, %v; want the entry with the unanswered attempt's ETag", entries, err)
+	}
 	if err := os.Chmod(p, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package fs
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"github.com/s3drive/s3drive/fs/journal"
@@ -20,8 +21,8 @@ func (f *File) entryLocked(key string, closed bool) journal.Entry {
 	if f.local {
 		base = f.replaces // "" for a name believed free
 	}
-	return journal.Entry{Stage: filepath.Base(f.stage.Name()), Key: key, Base: base, Size: f.stageSize,
-		ContentType: contentType(key), Metadata: encodeMeta(m), Closed: closed, Released: f.released}
+	return journal.Entry{Stage: filepath.Base(f.stage.Name()), Key: key, Base: base, Maybe: slices.Clone(f.maybeLanded),
+		Size: f.stageSize, ContentType: contentType(key), Metadata: encodeMeta(m), Closed: closed, Released: f.released}
 }
 
 // journalLocked records f's staging file: clean (S3 has its content),

@@ -205,7 +205,8 @@ func (f *FS) recoverUpload(ctx context.Context, e journal.Entry, stage string) (
 	target := e.Key
 	up, err := write(ctx, e.Key, cond)
 	if errors.Is(err, s3backend.ErrPrecondition) {
-		up, target, err = f.keepBoth(ctx, e.Key, write, landed, nil)
+		up, target, err = f.keepBoth(ctx, e.Key, write, landed,
+			func(etag string) bool { return slices.Contains(e.Maybe, etag) })
 	}
 	if err != nil {
 		return "", err

@@ -99,6 +99,11 @@ func TestRecoverRules(t *testing.T) {
 	mem.PutObject("chmodded.sh", []byte("#!/bin/sh"), map[string]string{"mode": "33188"})
 	stage("stage-10", "#!/bin/sh")
 	j.Record(journal.Entry{Stage: "stage-10", Key: "chmodded.sh", Size: 9, Closed: true, Metadata: map[string]string{"mode": "33261"}})
+	// An earlier attempt, of other content, landed unanswered: this run's
+	// own, replaced rather than kept beside.
+	first := mem.PutObject("retried.txt", []byte("first try"), nil)
+	stage("stage-11", "second try")
+	j.Record(journal.Entry{Stage: "stage-11", Key: "retried.txt", Size: 10, Closed: true, Maybe: []string{first.ETag}})
 
 	c, _ := cache.Open(cache.Options{TTL: time.Minute, NegativeTTL: time.Minute})
 	fsys, err := New(Options{Backend: mem, Cache: c, StagingDir: staging, Journal: j})
@@ -121,7 +126,7 @@ func TestRecoverRules(t *testing.T) {
 			conflicted = k
 		}
 	}
-	if objects["new.txt"] != "brand new" || objects["edited.txt"] != "v2 of edited" ||
+	if objects["new.txt"] != "brand new" || objects["edited.txt"] != "v2 of edited" || objects["retried.txt"] != "second try" ||
 		objects["changed.txt"] != "theirs" || conflicted == "" || objects[conflicted] != "mine" {
 		t.Errorf("objects after recovery: %v", objects)
 	}
@@ -146,7 +151,7 @@ func TestRecoverRules(t *testing.T) {
 	if info, err := mem.Head(context.Background(), "chmodded.sh"); err != nil || info.Metadata["mode"] != "33261" {
 		t.Errorf("chmodded.sh holds %v, %v; want the journaled mode", info.Metadata, err)
 	}
-	if len(rec.Uploaded) != 4 || len(rec.Conflicted) != 1 || rec.Pending != 0 {
+	if len(rec.Uploaded) != 5 || len(rec.Conflicted) != 1 || rec.Pending != 0 {
 		t.Errorf("recovery report %+v", rec)
 	}
 }

@@ -39,7 +39,11 @@ type Entry struct {
 	Key    string `json:"key"`    // relative to the mount's root
 	// Base is the ETag of the object the data was based on; "" for a
 	// file created on the mount (no object was there).
-	Base        string            `json:"base,omitempty"`
+	Base string `json:"base,omitempty"`
+	// Maybe are versions the data replaces too, if S3 holds one of them
+	// at Key: uploads whose answer never came, of this data or of the
+	// file a rename put it over.
+	Maybe       []string          `json:"maybe,omitempty"`
 	Size        int64             `json:"size"`
 	ContentType string            `json:"contentType,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
