@@ -291,3 +291,48 @@ func TestRmdirOfFolderWithForgottenWaitingFile(t *testing.T) {
 		t.Errorf("sub/waiting = %q", got)
 	}
 }
+
+// TestFailedRenameKeepsDestination: a rename over a file whose latest
+// data still waits for its upload fails (its copy is refused: the server
+// is unreachable). The rename did not happen, so the destination keeps
+// that data, which reaches S3 once the server is back; nor is anything
+// of the source lost.
+func TestFailedRenameKeepsDestination(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("src", []byte("source"), nil)
+	mem.PutObject("dst", []byte("dst v1"), nil)
+	dir, fsys := testMount(t, mem)
+	for _, name := range []string{"src", "dst"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mem.SetFail(func(op, key string) error {
+		if op == s3backend.OpPut || op == s3backend.OpCopy {
+			return errors.New("injected: server unreachable")
+		}
+		return nil
+	})
+	err := os.WriteFile(filepath.Join(dir, "dst"), []byte("dst v2, waiting"), 0o644)
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("write dst: %v, want EIO (upload refused, data kept)", err)
+	}
+	err = os.Rename(filepath.Join(dir, "src"), filepath.Join(dir, "dst"))
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("rename: %v, want EIO (the copy refused)", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "dst")); err != nil || string(b) != "dst v2, waiting" {
+		t.Errorf("dst after the failed rename: %q, %v", b, err)
+	}
+	mem.SetFail(nil)
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if got := readObject(t, mem, "dst"); got != "dst v2, waiting" {
+		t.Errorf("dst in S3 = %q, want its waiting data", got)
+	}
+	if got := readObject(t, mem, "src"); got != "source" {
+		t.Errorf("src in S3 = %q", got)
+	}
+}

@@ -60,15 +60,23 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 	}
 	// victim is the object the move replaces: the kernel looked the
 	// destination up first, so an object there has an inode.
-	var victim replaced
+	var (
+		victim     replaced
+		victimFile *File
+	)
 	if in := dst.GetChild(newName); in != nil && in.Operations() != ops {
 		switch v := in.Operations().(type) {
 		case *File:
-			// The file replaced is unlinked: its descriptors keep reading
-			// it, and changes of it not uploaded yet are dropped. An upload
-			// of it in flight finishes first, and its version is then the
-			// one replaced.
-			victim.etag, victim.maybe, _ = v.unlink(ctx, dstKey)
+			// The file replaced: an upload of it in flight finishes
+			// first, and its version is then the one replaced; no other
+			// starts until the move is decided. Once moved over, it is
+			// unlinked: its descriptors keep reading it, and changes of it
+			// not uploaded yet are dropped. A move that fails leaves it
+			// whole.
+			victimFile = v
+			v.ioMu.Lock()
+			defer v.ioMu.Unlock()
+			victim = v.replacedHeld(ctx, dstKey)
 		case *Symlink:
 			victim.etag = v.etag()
 		}
@@ -90,6 +98,9 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 	}
 	if errno != 0 {
 		return errno
+	}
+	if victimFile != nil {
+		victimFile.unlinkHeld(ctx, dstKey)
 	}
 	d.fsys.cache.ClearNegative(dstKey)
 	if m, ok := d.fsys.cache.Known(dstKey); ok && !entry.Dir {

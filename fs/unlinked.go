@@ -1,6 +1,9 @@
 package fs
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // unlink takes the file out of the tree: staged changes are dropped (POSIX
 // discards the data of a file unlinked while open, at its last close), and
@@ -15,6 +18,11 @@ import "context"
 func (f *File) unlink(ctx context.Context, key string) (etag string, maybe []string, inS3 bool) {
 	f.ioMu.Lock() // an upload in flight finishes first, then is deleted
 	defer f.ioMu.Unlock()
+	return f.unlinkHeld(ctx, key)
+}
+
+// unlinkHeld is unlink with ioMu held by the caller.
+func (f *File) unlinkHeld(ctx context.Context, key string) (etag string, maybe []string, inS3 bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.unlinked.Store(true)
@@ -35,6 +43,23 @@ func (f *File) unlink(ctx context.Context, key string) (etag string, maybe []str
 		return f.replaces, maybe, f.replaces != "" || len(maybe) > 0
 	}
 	return f.meta.ETag, maybe, true
+}
+
+// replacedHeld is the version of the file a rename is about to replace,
+// as unlink reports it, without unlinking it: the rename may still fail,
+// and the file must then keep everything, its waiting data first. Its
+// content is staged for its open descriptors before the move replaces
+// the object. The caller holds ioMu until the move is decided, so that no
+// upload of it starts meanwhile.
+func (f *File) replacedHeld(ctx context.Context, key string) replaced {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keepReadableLocked(ctx, key)
+	r := replaced{etag: f.meta.ETag, maybe: slices.Clone(f.maybeLanded)}
+	if f.local {
+		r.etag = f.replaces
+	}
+	return r
 }
 
 // keepReadableLocked stages the content of a file about to lose its key
