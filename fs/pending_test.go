@@ -336,3 +336,56 @@ func TestFailedRenameKeepsDestination(t *testing.T) {
 		t.Errorf("src in S3 = %q", got)
 	}
 }
+
+// TestFailedFolderMoveKeepsEmptyDestination: a folder moved over an empty
+// folder made here (its marker not written yet) fails, S3 refusing to
+// list; the empty folder must stay, and its marker reach S3.
+func TestFailedFolderMoveKeepsEmptyDestination(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("a/file", []byte("in a"), nil)
+	dir, fsys := testMount(t, mem)
+	if err := os.Mkdir(filepath.Join(dir, "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mem.SetFail(func(op, key string) error {
+		if op == s3backend.OpList && key == "b/" {
+			return errors.New("injected: server unreachable")
+		}
+		return nil
+	})
+	// rename(2) itself: os.Rename refuses an existing folder as the target.
+	err := syscall.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "b"))
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("rename: %v, want EIO", err)
+	}
+	mem.SetFail(nil)
+	settle(t, fsys)
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"a/file", "b/"}) {
+		t.Errorf("S3 holds %q, want [a/file b/]: both folders as they were", keys)
+	}
+}
+
+// TestFolderMoveOverFolderWithWaitingFile: the destination folder holds
+// a file whose upload waits, which S3 does not list yet: it is not empty.
+func TestFolderMoveOverFolderWithWaitingFile(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("a/file", []byte("in a"), nil)
+	dir, _ := testMount(t, mem)
+	if err := os.Mkdir(filepath.Join(dir, "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mem.SetFail(func(op, key string) error {
+		if op == s3backend.OpPut && key == "b/waiting" {
+			return errors.New("injected: server unavailable")
+		}
+		return nil
+	})
+	err := os.WriteFile(filepath.Join(dir, "b", "waiting"), []byte("data"), 0o644)
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("write: %v, want EIO (upload refused, data kept)", err)
+	}
+	err = syscall.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "b"))
+	if !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Errorf("rename over the folder holding a waiting file: %v, want ENOTEMPTY", err)
+	}
+}

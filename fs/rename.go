@@ -248,11 +248,9 @@ func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
 	if errno := f.flushMarkers(ctx, src); errno != 0 {
 		return errno
 	}
-	if len(f.pendingIn(dst)) > 0 {
+	if len(f.pendingIn(dst)) > 0 || f.dirtyUnder(dst) {
 		return syscall.ENOTEMPTY
 	}
-	// An empty folder being replaced: its marker will be the source's.
-	f.cancelMarker(dst)
 	if err := f.deletes.Flush(ctx); err != nil {
 		return toErrno(f.log, "rename", src, err)
 	}
@@ -265,6 +263,9 @@ func (f *FS) renameDir(ctx context.Context, src, dst string) syscall.Errno {
 			return syscall.ENOTEMPTY
 		}
 	}
+	// An empty folder being replaced: its marker will be the source's.
+	// Only now, so that a move refused before this point leaves it.
+	f.cancelMarker(dst)
 	var objects []s3backend.ObjectInfo
 	token := ""
 	for {
