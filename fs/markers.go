@@ -65,6 +65,19 @@ func (f *FS) markLater(dirKey string, m cache.Meta) {
 	f.cache.Put(dirKey, m)
 }
 
+// restoreMarker puts back a pending marker that an operation cancelled
+// and then failed: the folder stays, so its marker is still to be
+// written; tried keeps what cancelMarker said of earlier writes.
+func (f *FS) restoreMarker(dirKey string, m cache.Meta, tried bool) {
+	f.markLater(dirKey, m)
+	mk := &f.markers
+	mk.mu.Lock()
+	defer mk.mu.Unlock()
+	if p := mk.pending[dirKey]; p != nil && tried {
+		p.tried = true
+	}
+}
+
 // pendingMarker returns the attributes of dirKey's marker not yet written.
 func (f *FS) pendingMarker(dirKey string) (cache.Meta, bool) {
 	f.markers.mu.Lock()
@@ -173,7 +186,7 @@ func (f *FS) movePending(src, dst string, node *Dir) bool {
 	if tried {
 		// A write of it failed and may have been stored: it moves as a
 		// stored folder, its marker written first.
-		f.markLater(src, m)
+		f.restoreMarker(src, m, tried)
 		return false
 	}
 	f.cache.DropTree(src)

@@ -393,11 +393,17 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	}
 	// Empty: a marker still waiting is never written (one on its way
 	// while we listed is deleted with the rest).
-	if d.fsys.cancelMarker(key) {
+	waiting, wasWaiting := d.fsys.pendingMarker(key)
+	tried := d.fsys.cancelMarker(key)
+	if tried {
 		hasMarker = true
 	}
 	if hasMarker {
 		if err := d.fsys.be.Delete(ctx, key); err != nil {
+			if wasWaiting {
+				// The folder stays, as rmdir failed: so does its marker.
+				d.fsys.restoreMarker(key, waiting, tried)
+			}
 			return toErrno(d.fsys.log, "rmdir", key, err)
 		}
 	}

@@ -389,3 +389,37 @@ func TestFolderMoveOverFolderWithWaitingFile(t *testing.T) {
 		t.Errorf("rename over the folder holding a waiting file: %v, want ENOTEMPTY", err)
 	}
 }
+
+// TestFailedRmdirKeepsWaitingMarker: rmdir of a folder made here, whose
+// marker write failed (so it may be in S3), fails to delete that marker:
+// the folder stays, and its marker is written once the server is back.
+func TestFailedRmdirKeepsWaitingMarker(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	if err := os.Mkdir(filepath.Join(dir, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mem.SetFail(func(op, key string) error {
+		if (op == s3backend.OpPut || op == s3backend.OpDelete) && key == "x/" {
+			return errors.New("injected: server unavailable")
+		}
+		return nil
+	})
+	d, err := os.Open(filepath.Join(dir, "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("fsync of x: %v, want EIO", err)
+	}
+	d.Close()
+	fsys.cache.DropTree("x/") // not listed lately: rmdir asks S3
+	if err := os.Remove(filepath.Join(dir, "x")); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("rmdir: %v, want EIO", err)
+	}
+	mem.SetFail(nil)
+	settle(t, fsys)
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"x/"}) {
+		t.Errorf("S3 holds %q, want [x/]: the folder rmdir failed on", keys)
+	}
+}
