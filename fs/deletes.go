@@ -222,9 +222,8 @@ func (d *deferredDeletes) send(ctx context.Context, batch []queued) (settled []s
 }
 
 // heldVersion is which of etag (unless "") and maybe S3 holds at key, by
-// one HEAD: a removal with alternatives deletes it, a move onto key
-// replaces it. It is "" when the key is gone; other says S3 holds a
-// version written elsewhere.
+// one HEAD: the one a removal with alternatives deletes. It is "" when
+// the key is gone; other says S3 holds a version written elsewhere.
 func heldVersion(ctx context.Context, be s3backend.Backend, key, etag string, maybe []string) (held string, other bool, err error) {
 	info, err := be.Head(ctx, key)
 	switch {

@@ -445,32 +445,28 @@ func (d *Dir) Unlink(ctx context.Context, name string) syscall.Errno {
 		return syscall.ENOENT
 	}
 	key := childKey(dirKey, name)
-	var (
-		etag  string
-		maybe []string
-	)
+	var stored replaced
 	if ch := d.GetChild(name); ch != nil {
 		switch n := ch.Operations().(type) {
 		case *File:
-			stored, alternatives, inS3 := n.unlink(ctx, key)
-			if !inS3 {
+			var inS3 bool
+			if stored, inS3 = n.unlink(ctx, key); !inS3 {
 				// Never uploaded: nothing to delete in S3.
 				d.fsys.clock.tick(dirKey)
 				d.fsys.cache.SetNegative(key)
 				return 0
 			}
-			etag, maybe = stored, alternatives
 		case *Symlink:
-			etag = n.etag()
+			stored.etag = n.etag()
 		}
 	}
-	if m, ok := d.fsys.cache.Known(key); ok && etag == "" {
-		etag = m.ETag
+	if m, ok := d.fsys.cache.Known(key); ok && stored.etag == "" {
+		stored.etag = m.ETag
 	}
 	// Sent in a batch with the next removals (within deleteDelay), and
 	// only if S3 still holds the version this mount showed; gone for this
 	// mount at once.
-	d.fsys.deletes.DeleteLater(key, etag, maybe...)
+	d.fsys.deletes.DeleteLater(key, stored.etag, stored.maybe...)
 	d.fsys.clock.tick(dirKey)
 	d.fsys.cache.Delete(key)
 	d.fsys.forgetData(key)

@@ -12,6 +12,25 @@ import (
 	"github.com/s3drive/s3drive/s3backend"
 )
 
+// writeWaiting writes path and expects EIO: S3 refused the upload or its
+// answer was lost, so the data waits, staged, for a retry.
+func writeWaiting(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("write %s: %v, want EIO (upload refused or unanswered, data kept)", filepath.Base(path), err)
+	}
+}
+
+// refusePuts makes mem refuse uploads of keys, as an unavailable server.
+func refusePuts(mem *s3backend.Memory, keys ...string) {
+	mem.SetFail(func(op, key string) error {
+		if op == s3backend.OpPut && slices.Contains(keys, key) {
+			return errors.New("injected: server unavailable")
+		}
+		return nil
+	})
+}
+
 // TestWaitingFileReplacedOrMovedLeavesNothingBehind: files whose data
 // still waits for its upload (a failed close here; every close under
 // write-back) are moved, replaced and removed. Once uploads go through,
@@ -29,19 +48,10 @@ func TestWaitingFileReplacedOrMovedLeavesNothingBehind(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	failing := map[string]bool{"tmp": true, "c": true, "a": true, "old": true, "x": true, "y": true}
-	mem.SetFail(func(op, key string) error {
-		if op == s3backend.OpPut && failing[key] {
-			return errors.New("injected: server unavailable")
-		}
-		return nil
-	})
+	refusePuts(mem, "tmp", "c", "a", "old", "x", "y")
 	write := func(name, data string) {
 		t.Helper()
-		err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644)
-		if !errors.Is(err, syscall.EIO) {
-			t.Fatalf("write %s: %v, want EIO (upload refused, data kept)", name, err)
-		}
+		writeWaiting(t, filepath.Join(dir, name), data)
 	}
 	mv := func(from, to string) {
 		t.Helper()
@@ -88,10 +98,7 @@ func TestUnansweredUploadRemovedOrMoved(t *testing.T) {
 	lossy := &lostAnswer{Memory: mem, lost: map[string]bool{}, every: true}
 	dir, fsys := testMountWith(t, mem, Options{Backend: lossy})
 	for _, name := range []string{"gone.txt", "moved.txt", "replaced.txt"} {
-		err := os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644)
-		if !errors.Is(err, syscall.EIO) {
-			t.Fatalf("write %s: %v, want EIO (the answer was lost)", name, err)
-		}
+		writeWaiting(t, filepath.Join(dir, name), name)
 	}
 	if err := os.Remove(filepath.Join(dir, "gone.txt")); err != nil {
 		t.Fatal(err)
@@ -209,16 +216,10 @@ func TestMoveOverUnansweredUploadWhileUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"target1", "target2"} {
-		err := os.WriteFile(filepath.Join(dir, name), []byte("landed unanswered"), 0o644)
-		if !errors.Is(err, syscall.EIO) {
-			t.Fatalf("write %s: %v, want EIO (the answer was lost)", name, err)
-		}
+		writeWaiting(t, filepath.Join(dir, name), "landed unanswered")
 	}
 	mem.SetFail(func(op, key string) error { return errors.New("injected: server unreachable") })
-	err := os.WriteFile(filepath.Join(dir, "waiting"), []byte("waiting data"), 0o644)
-	if !errors.Is(err, syscall.EIO) {
-		t.Fatalf("write waiting: %v, want EIO", err)
-	}
+	writeWaiting(t, filepath.Join(dir, "waiting"), "waiting data")
 	if err := os.Rename(filepath.Join(dir, "waiting"), filepath.Join(dir, "target1")); err != nil {
 		t.Fatal(err)
 	}
@@ -256,16 +257,8 @@ func TestRmdirOfFolderWithForgottenWaitingFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle(t, fsys)
-	mem.SetFail(func(op, key string) error {
-		if op == s3backend.OpPut && key == "sub/waiting" {
-			return errors.New("injected: server unavailable")
-		}
-		return nil
-	})
-	err := os.WriteFile(filepath.Join(dir, "sub", "waiting"), []byte("data"), 0o644)
-	if !errors.Is(err, syscall.EIO) {
-		t.Fatalf("write: %v, want EIO (upload refused, data kept)", err)
-	}
+	refusePuts(mem, "sub/waiting")
+	writeWaiting(t, filepath.Join(dir, "sub", "waiting"), "data")
 	// The close's release and the kernel's FORGET arrive asynchronously:
 	// ask again until the file is forgotten.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -313,11 +306,8 @@ func TestFailedRenameKeepsDestination(t *testing.T) {
 		}
 		return nil
 	})
-	err := os.WriteFile(filepath.Join(dir, "dst"), []byte("dst v2, waiting"), 0o644)
-	if !errors.Is(err, syscall.EIO) {
-		t.Fatalf("write dst: %v, want EIO (upload refused, data kept)", err)
-	}
-	err = os.Rename(filepath.Join(dir, "src"), filepath.Join(dir, "dst"))
+	writeWaiting(t, filepath.Join(dir, "dst"), "dst v2, waiting")
+	err := os.Rename(filepath.Join(dir, "src"), filepath.Join(dir, "dst"))
 	if !errors.Is(err, syscall.EIO) {
 		t.Fatalf("rename: %v, want EIO (the copy refused)", err)
 	}
@@ -374,17 +364,9 @@ func TestFolderMoveOverFolderWithWaitingFile(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "b"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	mem.SetFail(func(op, key string) error {
-		if op == s3backend.OpPut && key == "b/waiting" {
-			return errors.New("injected: server unavailable")
-		}
-		return nil
-	})
-	err := os.WriteFile(filepath.Join(dir, "b", "waiting"), []byte("data"), 0o644)
-	if !errors.Is(err, syscall.EIO) {
-		t.Fatalf("write: %v, want EIO (upload refused, data kept)", err)
-	}
-	err = syscall.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "b"))
+	refusePuts(mem, "b/waiting")
+	writeWaiting(t, filepath.Join(dir, "b", "waiting"), "data")
+	err := syscall.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "b"))
 	if !errors.Is(err, syscall.ENOTEMPTY) {
 		t.Errorf("rename over the folder holding a waiting file: %v, want ENOTEMPTY", err)
 	}

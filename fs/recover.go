@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -177,16 +178,16 @@ func (f *FS) recoverUpload(ctx context.Context, e journal.Entry, stage string) (
 		return "", err
 	}
 	defer file.Close()
-	landed := f.stagedAs(file, e.Size, e.Metadata)
 	info, err := f.be.Head(ctx, e.Key)
-	switch {
-	case err == nil && landed(info):
+	if err != nil && !errors.Is(err, s3backend.ErrNotFound) {
+		return "", err
+	}
+	sameData := err == nil && info.Size == e.Size && sameContent(file, e.Size, info.ETag, f.be.PartSize())
+	if sameData && maps.Equal(info.Metadata, e.Metadata) {
 		// Uploaded before the end; only the journal did not hear of it.
 		f.finishRecovered(e, stage)
 		f.log.Info("recovery: already in S3", "key", e.Key)
 		return e.Key, nil
-	case err != nil && !errors.Is(err, s3backend.ErrNotFound):
-		return "", err
 	}
 	// The write is conditional on the version the data was based on, as
 	// the mount's own are (conflict.go).
@@ -194,7 +195,7 @@ func (f *FS) recoverUpload(ctx context.Context, e journal.Entry, stage string) (
 	switch {
 	case f.opts.Overwrite:
 		cond = s3backend.Conditions{}
-	case err == nil && sameContent(file, e.Size, info.ETag, f.be.PartSize()):
+	case sameData:
 		// Uploaded before the end with attributes changed since: this
 		// write replaces that one.
 		cond = s3backend.Conditions{IfMatch: info.ETag}
@@ -205,7 +206,7 @@ func (f *FS) recoverUpload(ctx context.Context, e journal.Entry, stage string) (
 	target := e.Key
 	up, err := write(ctx, e.Key, cond)
 	if errors.Is(err, s3backend.ErrPrecondition) {
-		up, target, err = f.keepBoth(ctx, e.Key, write, landed,
+		up, target, err = f.keepBoth(ctx, e.Key, write, f.stagedAs(file, e.Size, e.Metadata),
 			func(etag string) bool { return slices.Contains(e.Maybe, etag) })
 	}
 	if err != nil {

@@ -8,21 +8,19 @@ import (
 // unlink takes the file out of the tree: staged changes are dropped (POSIX
 // discards the data of a file unlinked while open, at its last close), and
 // open descriptors keep reading what the file held. It reports what S3
-// holds at key: the version's ETag, the versions an upload that failed
-// without an answer may have left there instead (see maybeLanded), and
-// whether there is anything at all: a file created here and never uploaded
-// has nothing, unless it was moved onto a name that held an object, which
-// is then the one to delete. Both unlink and a rename replacing the file
-// use it: with write-back, a closed file's data may still wait for its
-// upload, and must not land after this.
-func (f *File) unlink(ctx context.Context, key string) (etag string, maybe []string, inS3 bool) {
+// holds at key (storedLocked), and whether there is anything at all: a
+// file created here and never uploaded has nothing, unless it was moved
+// onto a name that held an object, which is then the one to delete. With
+// write-back, a closed file's data may still wait for its upload, and
+// must not land after this.
+func (f *File) unlink(ctx context.Context, key string) (stored replaced, inS3 bool) {
 	f.ioMu.Lock() // an upload in flight finishes first, then is deleted
 	defer f.ioMu.Unlock()
 	return f.unlinkHeld(ctx, key)
 }
 
 // unlinkHeld is unlink with ioMu held by the caller.
-func (f *File) unlinkHeld(ctx context.Context, key string) (etag string, maybe []string, inS3 bool) {
+func (f *File) unlinkHeld(ctx context.Context, key string) (stored replaced, inS3 bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.unlinked.Store(true)
@@ -38,16 +36,14 @@ func (f *File) unlinkHeld(ctx context.Context, key string) (etag string, maybe [
 	if f.handles == 0 {
 		f.dropStageLocked()
 	}
-	maybe, f.maybeLanded = f.maybeLanded, nil
-	if f.local {
-		return f.replaces, maybe, f.replaces != "" || len(maybe) > 0
-	}
-	return f.meta.ETag, maybe, true
+	stored = f.storedLocked()
+	f.maybeLanded = nil
+	return stored, !f.local || stored.etag != "" || len(stored.maybe) > 0
 }
 
-// replacedHeld is the version of the file a rename is about to replace,
-// as unlink reports it, without unlinking it: the rename may still fail,
-// and the file must then keep everything, its waiting data first. Its
+// replacedHeld is what a rename about to replace the file replaces
+// (storedLocked), without unlinking it: the rename may still fail, and
+// the file must then keep everything, its waiting data first. Its
 // content is staged for its open descriptors before the move replaces
 // the object. The caller holds ioMu until the move is decided, so that no
 // upload of it starts meanwhile.
@@ -55,6 +51,14 @@ func (f *File) replacedHeld(ctx context.Context, key string) replaced {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.keepReadableLocked(ctx, key)
+	return f.storedLocked()
+}
+
+// storedLocked is the version of the file S3 holds at its key, as far as
+// this mount knows: the one it was based on (for a file not uploaded yet,
+// the one it replaces there, if any), or one its unanswered uploads may
+// have left instead (maybeLanded).
+func (f *File) storedLocked() replaced {
 	r := replaced{etag: f.meta.ETag, maybe: slices.Clone(f.maybeLanded)}
 	if f.local {
 		r.etag = f.replaces

@@ -304,7 +304,7 @@ func (b *bench) largeFile(t tool, src string, size int64, raw baseline, run int)
 	}); err != nil {
 		return err
 	}
-	if err := b.landed(t, "big.bin", start); err != nil {
+	if err := b.landed(t, "big.bin", 1, start); err != nil {
 		return err
 	}
 	// As cp, dd, rsync and tar write: a write-only descriptor (copyFile's
@@ -315,7 +315,7 @@ func (b *bench) largeFile(t tool, src string, size int64, raw baseline, run int)
 	}); err != nil {
 		return err
 	}
-	if err := b.landed(t, "dd.bin", start); err != nil {
+	if err := b.landed(t, "dd.bin", 1, start); err != nil {
 		return err
 	}
 	m.unmount()
@@ -367,17 +367,18 @@ func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 	if err != nil {
 		return err
 	}
+	early := "" // the note of a row that returns before the data is in S3
+	if !t.durable {
+		early = fmt.Sprintf("returns before the data is in S3 (%s)", t.returnsAt())
+	}
 	start := time.Now()
-	if err := b.measure(m, fmt.Sprintf("cp -r %d files / %d dirs", files, dirs), 0, "", []string{tree}, func() error {
+	if err := b.measure(m, fmt.Sprintf("cp -r %d files / %d dirs", files, dirs), 0, early, []string{tree}, func() error {
 		return runThenSync(m.path("tree"), "cp", "-r", tree, m.path("tree"))
 	}); err != nil {
 		return err
 	}
-	if !t.durable {
-		if err := b.waitObjects(t.prefix()+"/tree/", files, start); err != nil {
-			return err
-		}
-		b.rows[len(b.rows)-1].note += fmt.Sprintf("returns before the data is in S3 (%s); in S3 after %.2f s", t.returnsAt(), time.Since(start).Seconds())
+	if err := b.landed(t, "tree/", files, start); err != nil {
+		return err
 	}
 	m.unmount()
 	if m, err = b.mount(t, cacheDir); err != nil {
@@ -406,16 +407,13 @@ func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 
 	if _, err := exec.LookPath("rsync"); err == nil {
 		start := time.Now()
-		if err := b.measure(m, "rsync -a (initial)", 0, "", []string{tree}, func() error {
+		if err := b.measure(m, "rsync -a (initial)", 0, early, []string{tree}, func() error {
 			return runThenSync(m.path("rsync"), "rsync", "-a", tree+"/", m.path("rsync")+"/")
 		}); err != nil {
 			return err
 		}
-		if !t.durable {
-			if err := b.waitObjects(t.prefix()+"/rsync/", files, start); err != nil {
-				return err
-			}
-			b.rows[len(b.rows)-1].note += fmt.Sprintf("returns before the data is in S3 (%s); in S3 after %.2f s", t.returnsAt(), time.Since(start).Seconds())
+		if err := b.landed(t, "rsync/", files, start); err != nil {
+			return err
 		}
 		if err := b.measure(m, "rsync -a (again, unchanged)", 0, "", []string{tree}, func() error {
 			return runThenSync(m.path("rsync"), "rsync", "-a", tree+"/", m.path("rsync")+"/")
@@ -438,12 +436,12 @@ func (b *bench) trees(ctx context.Context, t tool, tree string) error {
 }
 
 // landed waits, for a tool that returns before the data is in S3, until
-// name is there, and notes when that was in the last row.
-func (b *bench) landed(t tool, name string, start time.Time) error {
+// n objects under name are there, and notes when that was in the last row.
+func (b *bench) landed(t tool, name string, n int, start time.Time) error {
 	if t.durable {
 		return nil
 	}
-	if err := b.waitObjects(t.prefix()+"/"+name, 1, start); err != nil {
+	if err := b.waitObjects(t.prefix()+"/"+name, n, start); err != nil {
 		return err
 	}
 	b.rows[len(b.rows)-1].note += fmt.Sprintf("; in S3 after %.2f s", time.Since(start).Seconds())
