@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -294,3 +295,17 @@ func multipartETag(r io.ReaderAt, size, partSize int64) string {
 
 // maxMaybeLanded bounds the unanswered attempts a file remembers.
 const maxMaybeLanded = 4
+
+// mayHaveLandedLocked records a write to the file's key that failed
+// without an answer and would have left the version etag there: its own
+// upload, or a move onto it. A later write of the file refused because
+// that version is there replaces it instead of going beside it.
+func (f *File) mayHaveLandedLocked(etag string) {
+	if etag == "" || slices.Contains(f.maybeLanded, etag) {
+		return
+	}
+	f.maybeLanded = append(f.maybeLanded, etag)
+	if len(f.maybeLanded) > maxMaybeLanded {
+		f.maybeLanded = f.maybeLanded[1:]
+	}
+}

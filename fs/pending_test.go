@@ -1,10 +1,12 @@
 package fs
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -404,4 +406,56 @@ func TestFailedRmdirKeepsWaitingMarker(t *testing.T) {
 	if keys := mem.Keys(); !slices.Equal(keys, []string{"x/"}) {
 		t.Errorf("S3 holds %q, want [x/]: the folder rmdir failed on", keys)
 	}
+}
+
+// TestFailedRenameWhoseCopyLanded: a rename's copy reaches the server but
+// its answer is lost, so the rename fails with EIO while the destination
+// in S3 now holds the source's content. The destination's waiting data,
+// uploaded later, replaces that (the rename did not happen, as it said)
+// rather than going to a conflicted copy beside it.
+func TestFailedRenameWhoseCopyLanded(t *testing.T) {
+	mem := s3backend.NewMemory()
+	mem.PutObject("src", []byte("source"), nil)
+	mem.PutObject("dst", []byte("dst v1"), nil)
+	lossy := &lostCopyAnswer{Memory: mem}
+	lossy.lost.Store(true)
+	dir, fsys := testMountWith(t, mem, Options{Backend: lossy})
+	for _, name := range []string{"src", "dst"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refusePuts(mem, "dst")
+	writeWaiting(t, filepath.Join(dir, "dst"), "dst v2, waiting")
+	err := os.Rename(filepath.Join(dir, "src"), filepath.Join(dir, "dst"))
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("rename: %v, want EIO (the copy's answer lost)", err)
+	}
+	lossy.lost.Store(false)
+	mem.SetFail(nil)
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"dst", "src"}) {
+		t.Errorf("S3 holds %q, want exactly [dst src]", keys)
+	}
+	if got := readObject(t, mem, "dst"); got != "dst v2, waiting" {
+		t.Errorf("dst in S3 = %q, want its waiting data", got)
+	}
+}
+
+// lostCopyAnswer makes copies, while lost, land and then report a
+// failure, as a connection cut after the request reached the server does.
+type lostCopyAnswer struct {
+	*s3backend.Memory
+	lost atomic.Bool
+}
+
+func (l *lostCopyAnswer) Copy(ctx context.Context, src, dst string, size int64, opts *s3backend.PutOptions, cond s3backend.Conditions) (s3backend.ObjectInfo, error) {
+	info, err := l.Memory.Copy(ctx, src, dst, size, opts, cond)
+	if err == nil && l.lost.Load() {
+		return s3backend.ObjectInfo{}, errors.New("connection reset after the request was sent")
+	}
+	return info, err
 }

@@ -97,6 +97,10 @@ func (d *Dir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedde
 		n.mu.Unlock()
 	}
 	if errno != 0 {
+		if victimFile != nil {
+			// Only a copy fails, and one may land without its answer.
+			victimFile.moveFailedHeld(dstKey, copiedVersion(ops))
+		}
 		return errno
 	}
 	if victimFile != nil {
@@ -165,6 +169,20 @@ func (f *File) renameLocked(ctx context.Context, srcKey, dstKey string, victim r
 	f.clearMetaPendingLocked()
 	f.settleLocked()
 	return 0
+}
+
+// copiedVersion is the ETag a copy of the file or symlink's object has
+// (a copy of a single-part object keeps its ETag).
+func copiedVersion(ops fs.InodeEmbedder) string {
+	switch n := ops.(type) {
+	case *File:
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.meta.ETag
+	case *Symlink:
+		return n.etag()
+	}
+	return ""
 }
 
 // replaced is the version of the object a move replaces: etag ("" for a

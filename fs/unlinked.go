@@ -54,6 +54,18 @@ func (f *File) replacedHeld(ctx context.Context, key string) replaced {
 	return f.storedLocked()
 }
 
+// moveFailedHeld records that a move onto the file failed, though its
+// copy (of the version etag) may have landed at key without an answer:
+// the move did not happen, so the file's next upload replaces that copy
+// rather than keeping its data beside it; journaled, for recovery too.
+// The caller holds ioMu.
+func (f *File) moveFailedHeld(key, etag string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mayHaveLandedLocked(etag)
+	f.rejournalLocked(key)
+}
+
 // storedLocked is the version of the file S3 holds at its key, as far as
 // this mount knows: the one it was based on (for a file not uploaded yet,
 // the one it replaces there, if any), or one its unanswered uploads may

@@ -155,12 +155,7 @@ func (f *File) upload(ctx context.Context) syscall.Errno {
 		f.stream = s // kept for the retry: see finish
 	}
 	if err != nil {
-		if attempted != "" {
-			f.maybeLanded = append(f.maybeLanded, attempted)
-			if len(f.maybeLanded) > maxMaybeLanded {
-				f.maybeLanded = f.maybeLanded[1:]
-			}
-		}
+		f.mayHaveLandedLocked(attempted)
 		if tries := f.fsys.uploadFailed(f, err); tries == 1 {
 			f.fsys.log.Error("upload failed; staged data kept and retried in the background", "key", key, "staging", stage.Name(), "err", err)
 		} else {
