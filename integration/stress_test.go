@@ -190,6 +190,9 @@ func TestStressModel(t *testing.T) {
 	explainStress(t, differ, append(steps, proxy.traceLines()...))
 }
 
+// conflictedRE splits a conflicted copy's name around its suffix.
+var conflictedRE = regexp.MustCompile(`^(.*) \(conflicted copy [^)]*\)(.*)$`)
+
 // explainStress logs, for each name that differs, the workers' steps and
 // the requests that touched it, in time order: the name's own, and those
 // of the names the file had before it was renamed there.
@@ -209,7 +212,11 @@ func explainStress(t *testing.T, names, lines []string) {
 		// the names it came from.
 		var alts []string
 		seen := map[string]bool{}
-		for todo := []string{name}; len(todo) > 0; todo = todo[1:] {
+		todo := []string{name}
+		if m := conflictedRE.FindStringSubmatch(name); m != nil {
+			todo = append(todo, m[1]+m[2]) // the name whose data it holds
+		}
+		for ; len(todo) > 0; todo = todo[1:] {
 			if n := todo[0]; !seen[n] {
 				seen[n] = true
 				alts = append(alts, regexp.QuoteMeta(n))
@@ -226,7 +233,7 @@ func explainStress(t *testing.T, names, lines []string) {
 		if len(about) > 400 {
 			about = append(about[:200:200], append([]string{"..."}, about[len(about)-200:]...)...)
 		}
-		t.Logf("what happened to %s (and the names it had before):\n%s", name, strings.Join(about, "\n"))
+		t.Logf("what happened to %s (and the names it had before, or whose copy it is):\n%s", name, strings.Join(about, "\n"))
 	}
 }
 
