@@ -53,7 +53,7 @@ func testMountTweaked(t *testing.T, mem *s3backend.Memory, opts Options, tweak f
 	}
 	opts.Cache, opts.StagingDir, opts.Mountpoint = c, t.TempDir(), t.TempDir()
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		opts.Logger = slog.New(slog.NewTextHandler(newTestLog(t), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	fsys, err := New(opts)
 	if err != nil {
@@ -76,11 +76,32 @@ func testMountTweaked(t *testing.T, mem *s3backend.Memory, opts Options, tweak f
 	return dir, fsys
 }
 
-// testLog writes a mount's log lines into the test's output.
-type testLog struct{ t *testing.T }
+// testLog writes a mount's log lines into the test's output while the
+// test runs. The mount's background work (write-back's queue, retries)
+// may outlive the test, which testing forbids logging after: those lines
+// are dropped.
+type testLog struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
 
-func (l testLog) Write(p []byte) (int, error) {
-	l.t.Log(strings.TrimSpace(string(p)))
+func newTestLog(t *testing.T) *testLog {
+	l := &testLog{t: t}
+	t.Cleanup(func() { // registered first, so it runs after the mount's
+		l.mu.Lock()
+		l.done = true
+		l.mu.Unlock()
+	})
+	return l
+}
+
+func (l *testLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.t.Log(strings.TrimSpace(string(p)))
+	}
 	return len(p), nil
 }
 

@@ -261,18 +261,9 @@ func TestRmdirOfFolderWithForgottenWaitingFile(t *testing.T) {
 	settle(t, fsys)
 	refusePuts(mem, "sub/waiting")
 	writeWaiting(t, filepath.Join(dir, "sub", "waiting"), "data")
-	// The close's release and the kernel's FORGET arrive asynchronously:
-	// ask again until the file is forgotten.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0); err != nil {
-			t.Fatal(err)
-		}
-		if _, forgotten := fsys.orphans.Load("sub/waiting"); forgotten {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the kernel did not forget the file; the test cannot make its point")
-		}
+	forgetWaiting(t, fsys)
+	if _, orphan := fsys.orphans.Load("sub/waiting"); !orphan {
+		t.Fatal("the forgotten file is not known under its key")
 	}
 	if err := os.Remove(filepath.Join(dir, "sub")); !errors.Is(err, syscall.ENOTEMPTY) {
 		t.Errorf("rmdir of the folder holding the forgotten file: %v, want ENOTEMPTY", err)
@@ -458,4 +449,50 @@ func (l *lostCopyAnswer) Copy(ctx context.Context, src, dst string, size int64, 
 		return s3backend.ObjectInfo{}, errors.New("connection reset after the request was sent")
 	}
 	return info, err
+}
+
+// TestRenamedWaitingFileForgottenLandsUnderNewName: a file whose upload
+// waits is renamed, and then the kernel forgets it (memory pressure:
+// drop_caches). What it still has to send goes under the name it has
+// now, not the one it had before the rename.
+func TestRenamedWaitingFileForgottenLandsUnderNewName(t *testing.T) {
+	mem := s3backend.NewMemory()
+	dir, fsys := testMount(t, mem)
+	refusePuts(mem, "old", "new")
+	writeWaiting(t, filepath.Join(dir, "old"), "data")
+	if err := os.Rename(filepath.Join(dir, "old"), filepath.Join(dir, "new")); err != nil {
+		t.Fatal(err)
+	}
+	forgetWaiting(t, fsys)
+	mem.SetFail(nil)
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+	if keys := mem.Keys(); !slices.Equal(keys, []string{"new"}) {
+		t.Errorf("S3 holds %q, want exactly [new]", keys)
+	}
+}
+
+// forgetWaiting makes the kernel forget the test's one file with changes
+// still to send, which becomes an orphan. The close's release and the
+// kernel's FORGET arrive asynchronously: it asks until it is done.
+func forgetWaiting(t *testing.T, fsys *FS) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0); err != nil {
+			t.Fatal(err)
+		}
+		forgotten := false
+		fsys.orphans.Range(func(any, any) bool {
+			forgotten = true
+			return false
+		})
+		if forgotten {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the kernel did not forget the file; the test cannot make its point")
+		}
+	}
 }

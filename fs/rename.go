@@ -130,6 +130,9 @@ func (f *File) rename(ctx context.Context, srcKey, dstKey string, victim replace
 		// Until go-fuse moves the inode, the tree still says srcKey: an
 		// upload retried or queued in the background must not go there.
 		f.moving.Store(&[2]string{srcKey, dstKey})
+		// Nor, should the kernel forget the file from now on, may its
+		// changes go under the key it had last (see key).
+		f.lastKey.Store(&dstKey)
 	}
 	return errno
 }
