@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -140,7 +141,34 @@ type mount struct {
 	cacheDir string
 	cmd      *exec.Cmd
 	exited   chan error
-	stderr   *strings.Builder
+	stderr   *daemonLog
+}
+
+// daemonLog is what a daemon wrote to stderr so far. A goroutine reads
+// the pipe while the test reads the log, and a line about an event can
+// arrive after the test saw the event itself (an object in S3), so tests
+// wait for a line with has rather than look once.
+type daemonLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *daemonLog) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(line + "\n")
+}
+
+func (l *daemonLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// has reports whether the log holds want, waiting up to 10 s for it.
+func (l *daemonLog) has(t *testing.T, want string) bool {
+	t.Helper()
+	return waitFor(t, 10*time.Second, func() bool { return strings.Contains(l.String(), want) })
 }
 
 // freshClient empties the client folder so each test starts clean.
@@ -179,7 +207,7 @@ func startMountAs(t *testing.T, endpoint, source, cacheDir string, environ []str
 	if cacheDir == "" {
 		cacheDir = t.TempDir()
 	}
-	m := &mount{t: t, dir: t.TempDir(), cacheDir: cacheDir, exited: make(chan error, 1), stderr: &strings.Builder{}}
+	m := &mount{t: t, dir: t.TempDir(), cacheDir: cacheDir, exited: make(chan error, 1), stderr: &daemonLog{}}
 	args := append([]string{"mount", "--endpoint", endpoint, "--cache-dir", cacheDir, source, m.dir}, extra...)
 	m.cmd = exec.Command(env.binary, args...)
 	m.cmd.Env = environ
@@ -194,11 +222,15 @@ func startMountAs(t *testing.T, endpoint, source, cacheDir string, environ []str
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	stderrRead := make(chan struct{})
 	go func() {
+		defer close(stderrRead)
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			m.stderr.WriteString(sc.Text() + "\n")
+			m.stderr.add(sc.Text())
 		}
+		io.Copy(io.Discard, stderr) // past a line too long, never block the daemon
 	}()
 	ready := make(chan bool, 1)
 	cmd := m.cmd // m.cmd goes nil once a test is done with the process
@@ -213,6 +245,7 @@ func startMountAs(t *testing.T, endpoint, source, cacheDir string, environ []str
 			}
 		}
 		ready <- false
+		<-stderrRead // Wait closes the pipes: read them to the end first
 		m.exited <- cmd.Wait()
 	}()
 	select {

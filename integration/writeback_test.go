@@ -56,10 +56,11 @@ func TestWriteBackSurvivesKill(t *testing.T) {
 		m.kill9()
 		m = startMountVia(t, proxy.URL, cacheDir)
 		checkTree(t, m, fips, nil)
-		if n := strings.Count(m.stderr.String(), "recovery: uploaded data a previous run could not"); n == 0 {
+		const recovery = "recovery: uploaded data a previous run could not"
+		if !m.stderr.has(t, recovery) {
 			t.Errorf("nothing was left for recovery: the test killed the mount too late\n%s", m.stderr.String())
 		} else {
-			t.Logf("%d files uploaded by recovery", n)
+			t.Logf("%d files uploaded by recovery", strings.Count(m.stderr.String(), recovery))
 		}
 	})
 }
