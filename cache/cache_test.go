@@ -240,3 +240,40 @@ func TestListingKeyOrder(t *testing.T) {
 		t.Error("a complete listing does not answer every name")
 	}
 }
+
+// TestPartialListingShowsAFolderOnce: an object "both" and a folder
+// "both/" list apart ("both.txt" sorts between): a readdir of the listing
+// while it arrives shows "both" once, as the folder.
+func TestPartialListingShowsAFolderOnce(t *testing.T) {
+	l := NewPartialListing(time.Now())
+	read := func(name string, dir bool) []Entry {
+		page, _, err := l.Page(name, dir, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page
+	}
+	l.AddPage([]Entry{{Name: "a"}, {Name: "both"}, {Name: "both.txt"}})
+	first := read("", false)
+	if len(first) != 1 || first[0].Name != "a" {
+		t.Fatalf("first page %v, want only a: both and both.txt may yet have a folder twin", first)
+	}
+	if page, more, _ := l.Page("a", false, 10); len(page) != 0 || more == nil {
+		t.Errorf("past a: %v, %v; want nothing yet and a channel to wait on", page, more)
+	}
+	l.AddPage([]Entry{{Name: "both", Dir: true}, {Name: "c"}})
+	var names []string
+	for _, e := range read("a", false) {
+		names = append(names, fmt.Sprintf("%s %v", e.Name, e.Dir))
+	}
+	if got, want := strings.Join(names, ", "), "both.txt false, both true"; got != want {
+		t.Errorf("second page %q, want %q", got, want)
+	}
+	if e, _ := l.Get("both"); !e.Dir {
+		t.Error("both is a file while the listing arrives, want the folder")
+	}
+	l.Finish(false)
+	if page := read("both", true); len(page) != 1 || page[0].Name != "c" {
+		t.Errorf("last page %v, want c", page)
+	}
+}

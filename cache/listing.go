@@ -61,7 +61,7 @@ func keyByte(name string, i int) byte {
 // already answered.
 type Listing struct {
 	mu      sync.Mutex
-	entries []Entry // in key order; a name is a file or a directory, not both
+	entries []Entry // in key order; a name is a file or a directory, not both (the directory wins)
 	// HasMarker says the directory's own "dir/" marker object exists.
 	hasMarker bool
 	fetched   time.Time
@@ -143,6 +143,11 @@ func (l *Listing) AddPage(page []Entry) {
 			l.entries = append(l.entries, e)
 		} else if i, found := l.find(e.Name, e.Dir); !found {
 			l.entries = slices.Insert(l.entries, i, e) // out of S3's order: a legacy folder object
+		}
+		if e.Dir { // the folder wins over a file of its name, listed before it
+			if i, found := l.find(e.Name, false); found {
+				l.entries = slices.Delete(l.entries, i, i+1)
+			}
 		}
 	}
 	if len(page) > 0 {
@@ -279,7 +284,11 @@ func (l *Listing) Page(name string, dir bool, n int) (page []Entry, more <-chan 
 	if name != "" {
 		i = l.after(name, dir)
 	}
-	page = slices.Clone(l.entries[i:min(i+n, len(l.entries))])
+	page = l.entries[i:min(i+n, len(l.entries))]
+	if l.partial {
+		page = page[:l.answered(page)]
+	}
+	page = slices.Clone(page)
 	switch {
 	case len(page) > 0:
 		return page, nil, nil
@@ -289,6 +298,19 @@ func (l *Listing) Page(name string, dir bool, n int) (page []Entry, more <-chan 
 		return nil, l.grown, nil
 	}
 	return nil, nil, nil
+}
+
+// answered is how many of page, entries of a partial listing, can be
+// shown: up to the first file whose folder twin may still come. A folder
+// "a/" lists after "a" and "a.txt", so a readdir that showed "a" would
+// show the name twice when "a/" arrives.
+func (l *Listing) answered(page []Entry) int {
+	for i, e := range page {
+		if !e.Dir && compareKeys(e.Name, true, l.mark.Name, l.mark.Dir) > 0 {
+			return i
+		}
+	}
+	return len(page)
 }
 
 // Ahead returns the entries at most n places after name that also sort
