@@ -204,7 +204,7 @@ func TestForeignObjectsListing(t *testing.T) {
 	// Written by the SDK while mounted: visible once the TTL has passed.
 	putObject(t, "inbox/late.txt", "late", nil)
 	m.unmount()
-	m = startMount(t, cacheDir)
+	m = startMount(t, cacheDir, "--metadata-ttl", "1m") // the root's listing still answers at ls -l
 	run(t, "ls", m.dir)
 	cost = m.requests(func() { out = run(t, "ls", "-l", m.path("inbox")) })
 	if cost["HeadObject"] != 1 || cost["ListObjectsV2"] != 1 {
