@@ -67,13 +67,16 @@ func (f *FS) markLater(dirKey string, m cache.Meta) {
 
 // restoreMarker puts back a pending marker that an operation cancelled
 // and then failed: the folder stays, so its marker is still to be
-// written; tried keeps what cancelMarker said of earlier writes.
-func (f *FS) restoreMarker(dirKey string, m cache.Meta, tried bool) {
-	f.markLater(dirKey, m)
+// written, and a write of it tried before may still have been stored.
+func (f *FS) restoreMarker(dirKey string, c cancelledMarker) {
+	if !c.pending {
+		return
+	}
+	f.markLater(dirKey, c.meta)
 	mk := &f.markers
 	mk.mu.Lock()
 	defer mk.mu.Unlock()
-	if p := mk.pending[dirKey]; p != nil && tried {
+	if p := mk.pending[dirKey]; p != nil && c.maybeStored {
 		p.tried = true
 	}
 }
@@ -102,25 +105,34 @@ func (f *FS) pendingIn(parent string) []string {
 	return names
 }
 
+// cancelledMarker is what cancelMarker took away: the marker's
+// attributes, if one was waiting (pending), and whether a write of it was
+// ever sent, so that it may be in S3.
+type cancelledMarker struct {
+	meta        cache.Meta
+	pending     bool
+	maybeStored bool
+}
+
 // cancelMarker forgets dirKey's pending marker (the folder is being
-// removed or replaced). A write already on its way is waited for; the
-// result says whether one was ever sent, so the marker may be in S3.
-func (f *FS) cancelMarker(dirKey string) (maybeStored bool) {
+// removed or replaced). A write already on its way is waited for.
+func (f *FS) cancelMarker(dirKey string) cancelledMarker {
 	mk := &f.markers
 	mk.mu.Lock()
 	p := mk.pending[dirKey]
 	if p == nil {
 		mk.mu.Unlock()
-		return false
+		return cancelledMarker{}
 	}
 	delete(mk.pending, dirKey)
 	p.timer.Stop()
-	writing, tried := p.writing, p.tried
+	c := cancelledMarker{meta: p.meta, pending: true, maybeStored: p.tried}
+	writing := p.writing
 	mk.mu.Unlock()
 	if writing != nil {
 		<-writing
 	}
-	return tried
+	return c
 }
 
 // writePending writes dirKey's pending marker now, if it has one, and
@@ -171,27 +183,27 @@ func (f *FS) writePending(ctx context.Context, dirKey string) syscall.Errno {
 // marker moves with it and no request is sent. It reports false, having
 // changed nothing, when the folder is not such a one.
 func (f *FS) movePending(src, dst string, node *Dir) bool {
-	m, pending := f.pendingMarker(src)
+	_, pending := f.pendingMarker(src)
 	l, fresh := f.cache.Listing(src)
 	dstParent, dstName := splitKey(strings.TrimSuffix(dst, "/"))
 	if !pending || !fresh || l.Len() != 0 || l.HasMarker() || len(node.Children()) > 0 ||
 		len(f.pendingIn(src)) > 0 || !f.cache.Absent(dstParent, dstName) {
 		return false
 	}
-	tried := f.cancelMarker(src)
-	if l.HasMarker() {
+	c := f.cancelMarker(src)
+	if !c.pending || l.HasMarker() {
 		// Written while we looked: the folder is in S3 after all.
 		return false
 	}
-	if tried {
+	if c.maybeStored {
 		// A write of it failed and may have been stored: it moves as a
 		// stored folder, its marker written first.
-		f.restoreMarker(src, m, tried)
+		f.restoreMarker(src, c)
 		return false
 	}
 	f.cache.DropTree(src)
 	f.cache.Delete(src)
-	f.markLater(dst, m)
+	f.markLater(dst, c.meta)
 	f.cache.PutListing(dst, cache.NewListing(nil, false, f.cache.Now()))
 	return true
 }

@@ -368,7 +368,7 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 		// Listed within the TTL and emptied by this mount (rm -rf): no
 		// need to ask S3 again, and the marker joins the batch of its
 		// files' deletes. A marker still waiting is never written.
-		d.fsys.deletes.RemoveFolder(key, d.fsys.cancelMarker(key) || l.HasMarker())
+		d.fsys.deletes.RemoveFolder(key, d.fsys.cancelMarker(key).maybeStored || l.HasMarker())
 		d.fsys.clock.tick(key)
 		d.fsys.cache.Delete(key)
 		d.fsys.cache.DropTree(key)
@@ -393,17 +393,14 @@ func (d *Dir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	}
 	// Empty: a marker still waiting is never written (one on its way
 	// while we listed is deleted with the rest).
-	waiting, wasWaiting := d.fsys.pendingMarker(key)
-	tried := d.fsys.cancelMarker(key)
-	if tried {
+	cancelled := d.fsys.cancelMarker(key)
+	if cancelled.maybeStored {
 		hasMarker = true
 	}
 	if hasMarker {
 		if err := d.fsys.be.Delete(ctx, key); err != nil {
-			if wasWaiting {
-				// The folder stays, as rmdir failed: so does its marker.
-				d.fsys.restoreMarker(key, waiting, tried)
-			}
+			// The folder stays, as rmdir failed: so does a waiting marker.
+			d.fsys.restoreMarker(key, cancelled)
 			return toErrno(d.fsys.log, "rmdir", key, err)
 		}
 	}

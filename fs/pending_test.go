@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +32,31 @@ func refusePuts(mem *s3backend.Memory, keys ...string) {
 		}
 		return nil
 	})
+}
+
+// serverBack lets mem answer again and waits until every waiting upload
+// and removal of fsys has gone through.
+func serverBack(t *testing.T, mem *s3backend.Memory, fsys *FS) {
+	t.Helper()
+	mem.SetFail(nil)
+	if err := fsys.FlushAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, fsys)
+}
+
+// wantObjects checks that S3 holds exactly the objects of want, with
+// their contents.
+func wantObjects(t *testing.T, mem *s3backend.Memory, want map[string]string) {
+	t.Helper()
+	if keys, wantKeys := mem.Keys(), slices.Sorted(maps.Keys(want)); !slices.Equal(keys, wantKeys) {
+		t.Errorf("S3 holds %q, want exactly %q", keys, wantKeys)
+	}
+	for _, key := range slices.Sorted(maps.Keys(want)) {
+		if got := readObject(t, mem, key); got != want[key] {
+			t.Errorf("%s in S3 = %q, want %q", key, got, want[key])
+		}
+	}
 }
 
 // TestWaitingFileReplacedOrMovedLeavesNothingBehind: files whose data
@@ -75,20 +101,9 @@ func TestWaitingFileReplacedOrMovedLeavesNothingBehind(t *testing.T) {
 	write("a", "a data")
 	mv("keep", "a")
 
-	mem.SetFail(nil)
-	if err := fsys.FlushAll(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, fsys)
-	if keys := mem.Keys(); !slices.Equal(keys, []string{"a", "y"}) {
-		t.Errorf("S3 holds %q, want exactly [a y]", keys)
-	}
-	if got := readObject(t, mem, "a"); got != "keep in S3" {
-		t.Errorf("a = %q, want the file moved over it", got)
-	}
-	if got := readObject(t, mem, "y"); got != "c data" {
-		t.Errorf("y = %q", got)
-	}
+	serverBack(t, mem, fsys)
+	// a holds the file moved over it.
+	wantObjects(t, mem, map[string]string{"a": "keep in S3", "y": "c data"})
 }
 
 // TestUnansweredUploadRemovedOrMoved: an upload that landed without its
@@ -236,15 +251,7 @@ func TestMoveOverUnansweredUploadWhileUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle(t, fsys)
-	if keys := mem.Keys(); !slices.Equal(keys, []string{"target1", "target2"}) {
-		t.Errorf("S3 holds %q, want exactly [target1 target2]", keys)
-	}
-	if got := readObject(t, mem, "target1"); got != "waiting data" {
-		t.Errorf("target1 = %q, want the moved file's data", got)
-	}
-	if got := readObject(t, mem, "target2"); got != "clean in S3" {
-		t.Errorf("target2 = %q, want the moved file's data", got)
-	}
+	wantObjects(t, mem, map[string]string{"target1": "waiting data", "target2": "clean in S3"})
 }
 
 // TestRmdirOfFolderWithForgottenWaitingFile: a file whose upload waits
@@ -268,11 +275,7 @@ func TestRmdirOfFolderWithForgottenWaitingFile(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "sub")); !errors.Is(err, syscall.ENOTEMPTY) {
 		t.Errorf("rmdir of the folder holding the forgotten file: %v, want ENOTEMPTY", err)
 	}
-	mem.SetFail(nil)
-	if err := fsys.FlushAll(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, fsys)
+	serverBack(t, mem, fsys)
 	if got := readObject(t, mem, "sub/waiting"); got != "data" {
 		t.Errorf("sub/waiting = %q", got)
 	}
@@ -307,11 +310,7 @@ func TestFailedRenameKeepsDestination(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "dst")); err != nil || string(b) != "dst v2, waiting" {
 		t.Errorf("dst after the failed rename: %q, %v", b, err)
 	}
-	mem.SetFail(nil)
-	if err := fsys.FlushAll(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, fsys)
+	serverBack(t, mem, fsys)
 	if got := readObject(t, mem, "dst"); got != "dst v2, waiting" {
 		t.Errorf("dst in S3 = %q, want its waiting data", got)
 	}
@@ -423,11 +422,7 @@ func TestFailedRenameWhoseCopyLanded(t *testing.T) {
 		t.Fatalf("rename: %v, want EIO (the copy's answer lost)", err)
 	}
 	lossy.lost.Store(false)
-	mem.SetFail(nil)
-	if err := fsys.FlushAll(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, fsys)
+	serverBack(t, mem, fsys)
 	if keys := mem.Keys(); !slices.Equal(keys, []string{"dst", "src"}) {
 		t.Errorf("S3 holds %q, want exactly [dst src]", keys)
 	}
@@ -464,11 +459,7 @@ func TestRenamedWaitingFileForgottenLandsUnderNewName(t *testing.T) {
 		t.Fatal(err)
 	}
 	forgetWaiting(t, fsys)
-	mem.SetFail(nil)
-	if err := fsys.FlushAll(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, fsys)
+	serverBack(t, mem, fsys)
 	if keys := mem.Keys(); !slices.Equal(keys, []string{"new"}) {
 		t.Errorf("S3 holds %q, want exactly [new]", keys)
 	}
